@@ -1,0 +1,29 @@
+"""Every balancing method of the course, one file each, behind one registry.
+
+``mmlib.methods.get(name, **hyperparameters)`` returns a :class:`Method`;
+``mmlib.methods.names()`` lists them. Each module in this package registers its
+methods with :func:`register` when imported; all of them are imported here, so
+adding a method is adding a file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from .base import FAMILIES, REGISTRY, Baseline, Method, encoder_parameters, get, names, register
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+
+def by_family() -> dict[str, list[str]]:
+    """Registered method names grouped by the survey's stage of training."""
+    groups: dict[str, list[str]] = {family: [] for family in FAMILIES}
+    for name in names():
+        groups[REGISTRY[name].family].append(name)
+    return {family: members for family, members in groups.items() if members}
+
+
+__all__ = ["FAMILIES", "Baseline", "Method", "by_family", "encoder_parameters", "get", "names", "register"]

@@ -1,0 +1,163 @@
+"""Encoders, fusion heads and the multimodal model of the course.
+
+The contract every chapter relies on (DESIGN.md §3): a :class:`MultimodalModel`
+returns an :class:`Output` holding the ``fused`` logits, one ``logits[m]`` per
+modality and the encoder ``features[m]``. For concatenation fusion with head
+``W = [W_1 ... W_M]`` and bias ``b``
+
+    logits[m] = features[m] @ W_m.T + b / M,      fused = sum_m logits[m]   (exactly),
+
+the "additive" decomposition of Peng et al. (OGM-GE, CVPR 2022), generalised to
+M modalities as in BalanceBenchmark. Sum and gated fusion keep the same identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .data import Batch, MultimodalDataset
+
+
+@dataclass
+class Output:
+    """What a forward pass returns: fused logits, per-modality logits, encoder features."""
+
+    fused: Tensor
+    logits: dict[str, Tensor]
+    features: dict[str, Tensor]
+
+
+class MLPEncoder(nn.Sequential):
+    """Two-layer perceptron for feature-vector modalities: ``d_in -> hidden -> d_out``."""
+
+    def __init__(self, in_dim: int, out_dim: int = 32, hidden: int = 64) -> None:
+        super().__init__(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim), nn.ReLU())
+        self.out_dim = out_dim
+
+
+class ConvEncoder(nn.Sequential):
+    """Small CNN for spectrograms and images ``(C, H, W)``: two strided convolutions, global pooling."""
+
+    def __init__(self, in_channels: int, out_dim: int = 32, width: int = 16) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, out_dim, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.out_dim = out_dim
+
+
+def encoder_for(shape: tuple[int, ...], out_dim: int = 32) -> nn.Module:
+    """An MLP for a feature vector ``(d,)``, a CNN for an image-like ``(C, H, W)`` input."""
+    if len(shape) == 1:
+        return MLPEncoder(shape[0], out_dim)
+    if len(shape) == 3:
+        return ConvEncoder(shape[0], out_dim)
+    raise ValueError(f"no encoder for inputs of shape {shape}; expected (d,) or (C, H, W)")
+
+
+class ConcatFusion(nn.Module):
+    """One linear layer on the concatenated features; per-modality logits are its column slices."""
+
+    def __init__(self, dims: Mapping[str, int], n_classes: int) -> None:
+        super().__init__()
+        self.dims = dict(dims)
+        self.linear = nn.Linear(sum(self.dims.values()), n_classes)
+
+    def weight_slices(self) -> dict[str, Tensor]:
+        """``W_m``: the columns of the head that read modality ``m``."""
+        slices, start = {}, 0
+        for m, d in self.dims.items():
+            slices[m] = self.linear.weight[:, start:start + d]
+            start += d
+        return slices
+
+    def forward(self, features: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        bias_share = self.linear.bias / len(self.dims)
+        logits = {m: features[m] @ w.T + bias_share for m, w in self.weight_slices().items()}
+        return self.linear(torch.cat([features[m] for m in self.dims], dim=1)), logits
+
+
+class SumFusion(nn.Module):
+    """One linear layer per modality, logits summed: ``fused = sum_m (W_m h_m + b_m)``."""
+
+    def __init__(self, dims: Mapping[str, int], n_classes: int) -> None:
+        super().__init__()
+        self.heads = nn.ModuleDict({m: nn.Linear(d, n_classes) for m, d in dims.items()})
+
+    def forward(self, features: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = {m: head(features[m]) for m, head in self.heads.items()}
+        return torch.stack(list(logits.values())).sum(0), logits
+
+
+class GatedFusion(nn.Module):
+    """Concatenation fusion whose modalities are weighted per sample by learned gates.
+
+    ``g = sigmoid(V [h_1; ...; h_M] + c)`` gives one gate per modality, and
+    ``logits[m] = g_m * (W_m h_m) + b / M``, so ``fused = sum_m logits[m]`` still holds.
+    """
+
+    def __init__(self, dims: Mapping[str, int], n_classes: int) -> None:
+        super().__init__()
+        self.concat = ConcatFusion(dims, n_classes)
+        self.gate = nn.Linear(sum(dims.values()), len(dims))
+
+    def forward(self, features: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        names = list(self.concat.dims)
+        gates = torch.sigmoid(self.gate(torch.cat([features[m] for m in names], dim=1)))
+        bias_share = self.concat.linear.bias / len(names)
+        logits = {m: gates[:, i:i + 1] * (features[m] @ w.T) + bias_share
+                  for i, (m, w) in enumerate(self.concat.weight_slices().items())}
+        return torch.stack(list(logits.values())).sum(0), logits
+
+
+FUSIONS = {"concat": ConcatFusion, "sum": SumFusion, "gated": GatedFusion}
+
+
+class MultimodalModel(nn.Module):
+    """Encoders (one per modality) followed by a fusion head.
+
+    ``model(batch)`` (or ``model(x_dict)``) returns an :class:`Output`. The two
+    halves are public so methods can act between them: ``model.encode(x)`` gives
+    the features, ``model.fuse(features)`` the :class:`Output` — e.g. to drop a
+    modality's features (OPM) or evaluate a subset of modalities (Shapley).
+    """
+
+    def __init__(self, encoders: Mapping[str, nn.Module], head: nn.Module) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleDict(dict(encoders))
+        self.head = head
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.encoders)
+
+    def encode(self, x: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return {m: encoder(x[m]) for m, encoder in self.encoders.items()}
+
+    def fuse(self, features: Mapping[str, Tensor]) -> Output:
+        fused, logits = self.head(features)
+        return Output(fused, logits, dict(features))
+
+    def forward(self, batch: Batch | Mapping[str, Tensor]) -> Output:
+        x = batch.x if isinstance(batch, Batch) else batch
+        return self.fuse(self.encode(x))
+
+
+def build_model(data: MultimodalDataset, fusion: str = "concat", feature_dim: int = 32,
+                modalities: list[str] | None = None) -> MultimodalModel:
+    """A model for ``data``: an encoder per modality (MLP or CNN by input shape) and a fusion head."""
+    if fusion not in FUSIONS:
+        raise KeyError(f"unknown fusion {fusion!r}; valid fusions: {sorted(FUSIONS)}")
+    names = modalities or data.modality_names
+    shapes = data.input_shapes
+    unknown = [m for m in names if m not in shapes]
+    if unknown:
+        raise KeyError(f"unknown modalities {unknown}; valid: {list(shapes)}")
+    encoders = {m: encoder_for(shapes[m], feature_dim) for m in names}
+    head = FUSIONS[fusion]({m: feature_dim for m in names}, data.n_classes)
+    return MultimodalModel(encoders, head)

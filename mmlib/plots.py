@@ -1,0 +1,77 @@
+"""Reusable figures of the course (matplotlib). Each returns the ``Figure`` it drew."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .train import History
+
+
+def curves(histories: Mapping[str, History | Sequence[History]], keys: Sequence[str], title: str = "",
+           ylabel: str = "accuracy") -> Figure:
+    """One panel per key; one line per label (mean over histories with a ± std band if several)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for label, runs in histories.items():
+            runs = [runs] if isinstance(runs, History) else list(runs)
+            values = np.array([h[key] for h in runs], dtype=float)
+            mean, std = values.mean(0), values.std(0)
+            epochs = np.arange(len(mean))
+            ax.plot(epochs, mean, label=label)
+            if len(runs) > 1:
+                ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bars(table: pd.DataFrame, columns: Sequence[str], by: str = "method", panel: str | None = "dataset",
+         title: str = "") -> Figure:
+    """Grouped bars of ``columns`` (mean over seeds) with ± std error bars, one panel per ``panel`` value."""
+    panels = list(dict.fromkeys(table[panel])) if panel else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.5, 1.1 * table[by].nunique() + 2) * len(panels), 3.4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], panels):
+        sub = table if name is None else table[table[panel] == name]
+        present = [c for c in columns if c in sub and sub[c].notna().any()]
+        stats = sub.groupby(by, sort=False)[present].agg(["mean", "std"])
+        x = np.arange(len(stats))
+        width = 0.8 / max(len(present), 1)
+        for i, column in enumerate(present):
+            ax.bar(x + (i - (len(present) - 1) / 2) * width, stats[(column, "mean")],
+                   width, yerr=stats[(column, "std")].fillna(0), capsize=2, label=column)
+        ax.set_xticks(x, stats.index, rotation=30, ha="right")
+        ax.set_title(name or "")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(matrix: np.ndarray, row_labels: Iterable[str], col_labels: Iterable[str], title: str = "",
+            fmt: str = "{:.2f}", cmap: str = "viridis") -> Figure:
+    """An annotated heat map (e.g. per-class accuracy of each modality)."""
+    rows, cols = list(row_labels), list(col_labels)
+    fig, ax = plt.subplots(figsize=(0.6 * len(cols) + 2.5, 0.45 * len(rows) + 1.5))
+    image = ax.imshow(matrix, cmap=cmap, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7, color="white")
+    fig.colorbar(image, ax=ax)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
