@@ -1,0 +1,91 @@
+"""ipywidgets explorers. Each one is a thin layer over a pure function of mmlib.
+
+The widgets build their controls and an ``Output`` area; the drawing happens in a
+``render`` function that tests call directly (headless), so every explorer is
+tested without a browser.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from .theory import shared_term_size
+
+
+def _explorer(controls: Sequence[widgets.Widget], render: Callable[..., Figure]) -> widgets.VBox:
+    """A VBox of ``controls`` and an output area redrawn by ``render(**values)`` on every change."""
+    out = widgets.Output()
+
+    def redraw(_: object = None) -> None:
+        values = {c.description.rstrip(":").replace(" ", "_"): c.value for c in controls}
+        with out:
+            out.clear_output(wait=True)
+            fig = render(**values)
+            plt.show(fig)
+
+    for control in controls:
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([*controls, out])
+
+
+# -- chapter 1: the shared gradient term ------------------------------------------------------------
+
+def render_shared_term(audio_margin: float, visual_margin: float, n_classes: int = 6) -> Figure:
+    """Bar chart of the shared term ``1 - p_y`` with each modality alone and with both together."""
+    cases = {
+        "audio alone": {"audio": audio_margin},
+        "visual alone": {"visual": visual_margin},
+        "both (fused)": {"audio": audio_margin, "visual": visual_margin},
+    }
+    sizes = [shared_term_size(margins, n_classes) for margins in cases.values()]
+    fig, ax = plt.subplots(figsize=(5, 2.8))
+    ax.bar(list(cases), sizes, color=["tab:blue", "tab:orange", "tab:green"])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("1 - p(true class)")
+    ax.set_title("gradient every encoder receives is scaled by this")
+    for i, s in enumerate(sizes):
+        ax.text(i, s + 0.02, f"{s:.2f}", ha="center")
+    fig.tight_layout()
+    return fig
+
+
+def shared_term_explorer(n_classes: int = 6) -> widgets.VBox:
+    """Sliders for each modality's true-class margin; watch the shared gradient term shrink."""
+    controls = [
+        widgets.FloatSlider(value=4.0, min=0.0, max=8.0, step=0.5, description="audio margin"),
+        widgets.FloatSlider(value=0.5, min=0.0, max=8.0, step=0.5, description="visual margin"),
+    ]
+    return _explorer(controls, lambda **v: render_shared_term(n_classes=n_classes, **v))
+
+
+# -- chapter 1: a sweep over one modality's informativeness --------------------------------------
+
+def render_sweep(curves: Mapping[float, Mapping[str, Sequence[float]]], noise: float,
+                 ylabel: str = "gradient norm") -> Figure:
+    """Per-modality curves recorded at one noise level of a sweep (``curves[noise][modality]``)."""
+    if noise not in curves:
+        raise KeyError(f"no run at noise {noise}; recorded levels: {sorted(curves)}")
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for modality, values in curves[noise].items():
+        ax.plot(np.arange(len(values)), values, label=modality)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.set_title(f"visual noise = {noise}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def sweep_explorer(curves: Mapping[float, Mapping[str, Sequence[float]]], ylabel: str = "gradient norm"
+                   ) -> widgets.VBox:
+    """A slider over the recorded noise levels of a sweep, redrawing :func:`render_sweep`."""
+    levels = sorted(curves)
+    controls = [widgets.SelectionSlider(options=levels, value=levels[len(levels) // 2], description="noise")]
+    return _explorer(controls, lambda noise: render_sweep(curves, noise, ylabel))
