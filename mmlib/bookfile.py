@@ -51,6 +51,7 @@ class Book:
     """The parsed book: chapters in reading order and named parameter profiles."""
 
     root: Path
+    path: Path
     title: str
     parts: list[str]
     chapters: list[Chapter]
@@ -96,9 +97,16 @@ def _require(mapping: dict, key: str, where: str) -> Any:
     return mapping[key]
 
 
+def default_book_path() -> Path:
+    """``$MMLIB_BOOK`` if set (a maintainer's alternative book file), else ``<root>/book.yml``."""
+    if os.environ.get("MMLIB_BOOK"):
+        return Path(os.environ["MMLIB_BOOK"]).resolve()
+    return repo_root() / BOOK_FILE
+
+
 def load_book(path: Path | str | None = None) -> Book:
-    """Parse and validate book.yml (default: the one at :func:`repo_root`)."""
-    path = Path(path) if path is not None else repo_root() / BOOK_FILE
+    """Parse and validate book.yml (default: :func:`default_book_path`)."""
+    path = Path(path) if path is not None else default_book_path()
     if not path.is_file():
         raise BookError(f"no book file at {path}")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -135,6 +143,6 @@ def load_book(path: Path | str | None = None) -> Book:
         if unknown:
             raise BookError(f"book.yml: profile {name!r} names unknown chapters {unknown}; "
                             f"valid chapters: {', '.join(ids)}")
-    return Book(root=root, title=str(raw.get("title", "")), parts=parts, chapters=chapters,
+    return Book(root=root, path=path.resolve(), title=str(raw.get("title", "")), parts=parts, chapters=chapters,
                 profiles=profiles,
                 budget_tolerance=float(raw.get("budget_tolerance", DEFAULT_TOLERANCE)))
