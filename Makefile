@@ -1,0 +1,68 @@
+# The course's set-up lives here. `make test` and `make book` create .venv and install
+# the pinned requirements when .venv is missing or requirements.txt / pyproject.toml
+# changed (stamp: .venv/.installed), then do their job.
+#
+#   make book               execute every chapter into _build/ (HTML + report.json)
+#   make test               everything CI checks (.ci/run calls exactly this)
+#   make lab                JupyterLab on the course, .py/.ipynb paired by jupytext
+#   make refresh-notebooks  maintainer: rewrite chapters/*.ipynb with fresh outputs
+#                           (CHAPTER=01 for one chapter)
+#   make nbval              maintainer: plain nbval --nbval-lax, re-executing the
+#                           committed notebooks in their own kernels
+#   make clean              remove _build/
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SANITIZE := tests/nbval_sanitize.cfg
+TEST_OUT := _build/test
+
+.PHONY: setup book test test-unit test-chapters test-nbval lab refresh-notebooks nbval clean
+
+# Progress bars off in unattended runs (mmlib's tqdm bars read MMLIB_PROGRESS; 0 = off).
+book test test-unit test-chapters test-nbval refresh-notebooks nbval: export MMLIB_PROGRESS = 0
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/python -m mmlib.book build
+
+# 1) unit tests, exercise checks, book.yml consistency, pairing, pins;
+# 2) every chapter end to end through the book runner, each within budget x tolerance;
+# 3) nbval (lax) over the committed chapters/*.ipynb, fed by the outputs of 2).
+# Sequential on purpose (3 reads what 2 wrote); each stage is also a target of its own.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget
+	$(BIN)/python -m pytest -p tests.nbval_replay --nbval-replay $(TEST_OUT)/notebooks \
+		--nbval-sanitize-with $(SANITIZE) chapters/
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-chapters: $(STAMP)
+	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget
+
+test-nbval: $(STAMP)
+	$(BIN)/python -m pytest -p tests.nbval_replay --nbval-replay $(TEST_OUT)/notebooks \
+		--nbval-sanitize-with $(SANITIZE) chapters/
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab
+
+refresh-notebooks: $(STAMP)
+	$(BIN)/python -m mmlib.book refresh $(if $(CHAPTER),--chapter $(CHAPTER))
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --nbval-kernel-name python3 \
+		--nbval-sanitize-with $(SANITIZE) chapters/
+
+clean:
+	rm -rf _build

@@ -1,0 +1,49 @@
+"""requirements.txt (pip) and environment.yml (conda/Binder) pin the same packages, exactly."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def requirement_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep and re.fullmatch(r"[\w.]+", version.strip()), f"not an exact pin: {line!r}"
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def environment_pins() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    pins = {}
+    for line in pip:
+        if line.startswith("-"):  # pip options such as --extra-index-url
+            continue
+        name, sep, version = line.partition("==")
+        assert sep, f"environment.yml: not an exact pin: {line!r}"
+        pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_requirements_are_exact_pins():
+    pins = requirement_pins()
+    assert pins["torch"] == "2.13.0"  # a loose torch pin pulls a multi-gigabyte CUDA build
+    assert len(pins) >= 10
+
+
+def test_environment_yml_has_the_same_pins():
+    assert environment_pins() == requirement_pins()
+
+
+def test_environment_yml_python_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    requires = re.search(r'requires-python\s*=\s*">=([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert requires and python.split("=", 1)[1].startswith(requires.group(1))
