@@ -1,0 +1,93 @@
+"""UMT: Uni-Modal Teachers distilled into the multimodal encoders.
+
+Du, Teng, Wang et al., "On Uni-Modal Feature Learning in Supervised Multi-Modal
+Learning", ICML 2023.
+
+Each modality first gets a teacher: a model trained on that modality alone
+(:func:`mmlib.train.train_unimodal`). The multimodal student is then trained with
+its usual fused cross-entropy plus a feature-distillation term that keeps each of
+its encoders close to the teacher's encoder:
+
+    L = CE(fused, y) + beta * sum_m MSE(h_m^student, h_m^teacher),
+
+with the teachers frozen. A weak modality whose encoder would starve in joint
+training is thereby given the features it learns alone.
+
+Defaults: ``beta = 1.0``, teachers trained for as many epochs as the student.
+Deliberate differences from BalanceBenchmark (``scaling`` 10, 512-d ResNet
+features): our encoders output 32 small ReLU features, whose squared distances
+are of the same order as the cross-entropy, so a weight of 10 would swamp the
+task loss; the teacher's seed is drawn from the run's generator (reproducible per run).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data import Batch
+from ..models import MultimodalModel, Output
+from .base import Method, register
+
+
+def distillation_loss(student: Mapping[str, Tensor], teacher: Mapping[str, Tensor]) -> Tensor:
+    """``sum_m MSE(student[m], teacher[m])`` over the modalities of ``teacher`` (teachers detached)."""
+    missing = [m for m in teacher if m not in student]
+    if missing:
+        raise KeyError(f"student has no features for {missing}; it has {list(student)}")
+    return sum(F.mse_loss(student[m], teacher[m].detach()) for m in teacher)
+
+
+@register
+class UMT(Method):
+    """Fused cross-entropy plus MSE distillation of each encoder's features from a unimodal teacher."""
+
+    name = "umt"
+    family = "learning objective"
+    paper = "Du et al., On Uni-Modal Feature Learning in Supervised Multi-Modal Learning, ICML 2023"
+
+    def __init__(self, beta: float = 1.0, teacher_epochs: int | None = None) -> None:
+        if beta < 0:
+            raise ValueError(f"beta must be non-negative, got {beta}")
+        if teacher_epochs is not None and teacher_epochs < 1:
+            raise ValueError(f"teacher_epochs must be at least 1, got {teacher_epochs}")
+        self.beta = beta
+        self.teacher_epochs = teacher_epochs
+
+    def setup(self, state) -> None:
+        from ..train import train_unimodal  # the loop imports the methods, not the other way round
+
+        super().setup(state)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=state.generator))
+        epochs = self.teacher_epochs or state.epochs
+        self.teachers: dict[str, MultimodalModel] = {}
+        for m in state.model.modalities:
+            out_dim = _out_dim(state.model, m)
+            teacher = train_unimodal(state.data, m, seed=seed, epochs=epochs, feature_dim=out_dim,
+                                     lr=state.optimizer.param_groups[0]["lr"],
+                                     batch_size=state.batch_size, progress=False).model
+            teacher.eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            self.teachers[m] = teacher
+
+    def teacher_features(self, batch: Batch) -> dict[str, Tensor]:
+        with torch.no_grad():
+            return {m: t.encoders[m](batch.x[m]) for m, t in self.teachers.items()}
+
+    def loss(self, output: Output, batch: Batch) -> Tensor:
+        ce = F.cross_entropy(output.fused, batch.y)
+        distill = distillation_loss(output.features, self.teacher_features(batch))
+        self.log(distill=distill)
+        return ce + self.beta * distill
+
+
+def _out_dim(model: MultimodalModel, modality: str) -> int:
+    encoder = model.encoders[modality]
+    out_dim = getattr(encoder, "out_dim", None)
+    if out_dim is None:
+        raise TypeError(f"UMT needs encoders with an `out_dim` attribute; {modality!r} has none")
+    return int(out_dim)

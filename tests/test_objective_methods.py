@@ -1,0 +1,272 @@
+"""Unit tests of the learning-objective methods (chapter 5): pure math on hand-made inputs, then each method trains."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmlib.data import load
+from mmlib.methods import get, names
+from mmlib.methods.cml import confidence_penalty
+from mmlib.methods.gblending import blending_weights
+from mmlib.methods.lfm import gap_weight, js_divergence
+from mmlib.methods.mbsd import self_distillation
+from mmlib.methods.mmcosine import CosineFusion, cosine_logits
+from mmlib.methods.mmpareto import gradient_cosine, min_norm_weight, pareto_combine
+from mmlib.methods.umt import distillation_loss
+from mmlib.train import run
+
+OBJECTIVE = ["mmpareto", "mmcosine", "umt", "gblending", "cml", "mbsd", "lfm"]
+
+
+# -- MMPareto -----------------------------------------------------------------------------------
+
+def test_min_norm_weight_is_the_shortest_point_of_the_segment():
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-0.5, 1.0])
+    alpha = min_norm_weight(g1, g2)
+    grid = torch.linspace(0, 1, 10001)
+    norms = torch.stack([(a * g1 + (1 - a) * g2).norm() for a in grid])
+    assert abs(alpha.item() - grid[norms.argmin()].item()) < 1e-3
+    # orthogonal unit vectors: the midpoint
+    assert min_norm_weight(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])).item() == pytest.approx(0.5)
+
+
+def test_min_norm_weight_clips_to_the_shorter_vector():
+    # <long - short, long> / |short - long|^2 > 1 here, so alpha clips to 1: the short vector itself
+    short, long = torch.tensor([0.1, 0.0]), torch.tensor([0.5, 2.0])
+    assert min_norm_weight(short, long).item() == 1.0
+    # identical vectors: any weight is optimal; we return 1/2, never NaN
+    g = torch.tensor([1.0, 2.0])
+    assert min_norm_weight(g, g).item() == 0.5
+
+
+def test_pareto_combine_aligned_is_the_boosted_sum():
+    g_m, g_u = torch.tensor([1.0, 0.2]), torch.tensor([0.5, 0.5])
+    step = pareto_combine(g_m, g_u, gamma=1.5)
+    assert not step.conflict and step.alpha.item() == 0.5
+    # new = g_m + g_u = g_sum, so the ratio is 1 and only gamma scales
+    assert torch.allclose(step.update, 1.5 * (g_m + g_u))
+
+
+def test_pareto_combine_conflict_gives_a_direction_that_helps_both():
+    g_m, g_u = torch.tensor([2.0, 0.0]), torch.tensor([-0.8, 0.6])
+    step = pareto_combine(g_m, g_u, gamma=1.0)
+    assert step.conflict and step.cosine.item() < 0
+    # the plain multitask sum points against the unimodal gradient (it would raise L_u) ...
+    assert (g_m + g_u).dot(g_u) < 0
+    # ... a min-norm point d of the hull satisfies <d, g> >= |d|^2 > 0 for both gradients
+    assert step.update.dot(g_m) > 0 and step.update.dot(g_u) > 0
+    # the magnitude is at least the plain multitask gradient's
+    assert step.update.norm() >= (g_m + g_u).norm() - 1e-6
+
+
+def test_pareto_combine_rescales_short_updates_to_the_sum_norm():
+    g_m, g_u = torch.tensor([3.0, 0.0]), torch.tensor([-1.0, 1.0])
+    step = pareto_combine(g_m, g_u, gamma=2.0)
+    new = 2 * step.alpha * g_m + 2 * (1 - step.alpha) * g_u
+    ratio = max(1.0, ((g_m + g_u).norm() / new.norm()).item())
+    assert torch.allclose(step.update, 2.0 * ratio * new)
+
+
+@pytest.mark.parametrize("g_m, g_u", [
+    (torch.zeros(3), torch.tensor([1.0, 2.0, 3.0])),        # multimodal gradient zero
+    (torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3)),        # unimodal gradient zero
+    (torch.zeros(3), torch.zeros(3)),                       # both zero
+    (torch.tensor([1.0, -2.0, 0.5]), torch.tensor([-1.0, 2.0, -0.5])),  # exactly opposite
+    (torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 0.0])),  # opposite, different lengths
+])
+def test_pareto_combine_never_produces_nan(g_m, g_u):
+    step = pareto_combine(g_m, g_u, gamma=1.5)
+    assert torch.isfinite(step.update).all() and torch.isfinite(step.cosine)
+
+
+def test_pareto_combine_edge_cases_have_sensible_values():
+    g = torch.tensor([1.0, 2.0, 3.0])
+    # a zero unimodal gradient conflicts with nothing: the update is the multimodal one, boosted
+    assert torch.allclose(pareto_combine(g, torch.zeros(3), 1.5).update, 1.5 * g)
+    # exactly opposite: the only Pareto-stationary point is the zero update
+    assert torch.equal(pareto_combine(g, -g, 1.5).update, torch.zeros(3))
+    with pytest.raises(ValueError, match="flat"):
+        pareto_combine(torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+# -- MMCosine -----------------------------------------------------------------------------------
+
+def test_cosine_logits_are_bounded_and_scale_invariant():
+    torch.manual_seed(0)
+    h, w = torch.randn(5, 4), torch.randn(3, 4)
+    z = cosine_logits(h, w, scale=10.0)
+    assert z.abs().max() <= 10.0 + 1e-5
+    assert torch.allclose(z, cosine_logits(7 * h, 0.1 * w, scale=10.0), atol=1e-5)
+    assert torch.equal(cosine_logits(torch.zeros(2, 4), w, 10.0), torch.zeros(2, 3))
+
+
+def test_mmcosine_installs_its_head_and_predicts_with_it():
+    data = load("mfeat")
+    result = run(data, "mmcosine", seed=0, epochs=2, progress=False)
+    assert isinstance(result.model.head, CosineFusion)
+    batch = data.split("test")
+    out = result.model(batch)
+    assert torch.allclose(out.fused, sum(out.logits.values()), atol=1e-5)
+    assert out.fused.abs().max() <= 2 * result.method.scale + 1e-4
+    # History's per-modality accuracy is that of the cosine logits
+    acc_fac = (out.logits["fac"].argmax(1) == batch.y).float().mean().item()
+    assert acc_fac == pytest.approx(result.history.final["test_acc_fac"], abs=1e-6)
+
+
+# -- UMT, G-Blending, CML, MBSD, LFM ------------------------------------------------------------
+
+def test_distillation_loss_is_zero_on_equal_features_and_lists_missing_modalities():
+    f = {"a": torch.ones(2, 3), "b": torch.zeros(2, 3)}
+    assert distillation_loss(f, f).item() == 0.0
+    assert distillation_loss(f, {"a": torch.zeros(2, 3)}).item() == pytest.approx(1.0)
+    with pytest.raises(KeyError, match="no features"):
+        distillation_loss({"a": torch.ones(1, 1)}, {"c": torch.ones(1, 1)})
+
+
+def test_blending_weights_follow_gain_over_squared_overfitting():
+    train0, held0 = {"fused": 2.0, "a": 2.0, "b": 2.0}, {"fused": 2.0, "a": 2.0, "b": 2.0}
+    train1 = {"fused": 1.0, "a": 0.5, "b": 1.8}
+    held1 = {"fused": 1.5, "a": 1.5, "b": 1.9}
+    w = blending_weights(train0, train1, held0, held1)
+    # fused: G=.5, O=.5 -> 2; a: G=.5, O=1 -> .5; b: G=.1, O=.1 -> 10
+    assert w["b"] > w["fused"] > w["a"]
+    assert sum(w.values()) == pytest.approx(1.0)
+    assert w["fused"] / w["a"] == pytest.approx(4.0)
+
+
+def test_blending_weights_edge_cases():
+    same = {"fused": 1.0, "a": 1.0}
+    assert blending_weights(same, same, same, same) is None            # nobody generalised
+    worse = {"fused": 1.5, "a": 0.9}
+    w = blending_weights(same, same, same, worse)                       # 'a' improved with O = -0.1
+    assert w == {"fused": 0.0, "a": 1.0}
+    # zero overfitting: the floor keeps it finite
+    w = blending_weights(same, {"fused": 0.5, "a": 0.5}, same, {"fused": 0.5, "a": 0.9})
+    assert all(math.isfinite(v) for v in w.values()) and w["fused"] > w["a"]
+    with pytest.raises(KeyError):
+        blending_weights(same, {"fused": 1.0}, same, same)
+
+
+def test_gblending_rejects_the_test_split_and_holds_out_part_of_train():
+    with pytest.raises(ValueError, match="holdout"):
+        get("gblending", holdout="test")
+    data = load("mfeat")
+    result = run(data, "gblending", seed=0, epochs=4, progress=False, method_kw={"super_epoch": 2, "holdout": 0.2})
+    method = result.method
+    train = set(data.splits["train"].tolist())
+    held, kept = set(method.held_index.tolist()), set(method.train_index.tolist())
+    assert held and held.isdisjoint(kept) and held | kept == train
+    assert abs(sum(method.weights.values()) - 1) < 1e-6
+
+
+def test_confidence_penalty_counts_only_rises():
+    full = torch.tensor([[4.0, 0.0], [0.0, 0.0]])
+    removed = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    conf_full = F.softmax(full, 1).max(1).values
+    conf_removed = F.softmax(removed, 1).max(1).values
+    expected = (conf_removed[1] - conf_full[1]).item() / 2   # only sample 2 got more confident
+    assert confidence_penalty(full, removed).item() == pytest.approx(expected)
+    assert confidence_penalty(full, full).item() == 0.0
+
+
+def test_self_distillation_weights_and_direction():
+    y = torch.tensor([0, 1])
+    z = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    assert self_distillation(z, z, y).item() == 0.0                     # equal: nothing to teach
+    wrong = torch.tensor([[0.0, 2.0], [2.0, 0.0]])
+    assert self_distillation(wrong, wrong, y).item() == 0.0             # neither right: weight 0
+    z_b = torch.tensor([[0.0, 0.0], [0.0, 0.0]], requires_grad=True)
+    z_a = z.clone().requires_grad_(True)
+    loss = self_distillation(z_a, z_b, y)
+    loss.backward()
+    assert loss.item() > 0 and torch.isfinite(z_a.grad).all()
+    # the student (b, the weaker) is pulled towards the teacher's class
+    assert z_b.grad[0, 0] < 0 and z_b.grad[1, 1] < 0
+
+
+def test_js_divergence_values():
+    p = torch.tensor([[1.0, 0.0]])
+    q = torch.tensor([[0.0, 1.0]])
+    assert js_divergence([p, q]).item() == pytest.approx(math.log(2), abs=1e-6)   # disjoint: log 2
+    assert js_divergence([p, p]).item() == pytest.approx(0.0, abs=1e-7)
+    u = torch.full((3, 4), 0.25)
+    assert js_divergence([u, u, u]).item() == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError):
+        js_divergence([p])
+
+
+def test_gap_weight_schedule():
+    assert gap_weight(0, 20, 0.5, 0.05) == 0.5
+    assert gap_weight(19, 20, 0.5, 0.05) == pytest.approx(0.05)
+    assert gap_weight(0, 1, 0.5, 0.05) == 0.5
+
+
+# -- every method registers, trains without NaN, and rejects bad hyperparameters ------------------
+
+def test_all_objective_methods_registered_in_their_family():
+    for name in OBJECTIVE:
+        assert name in names()
+        method = get(name)
+        assert method.family == "learning objective" and method.paper
+
+
+@pytest.mark.parametrize("name", OBJECTIVE)
+def test_each_method_trains_on_mfeat(name):
+    data = load("mfeat")
+    result = run(data, name, seed=0, epochs=3, progress=False,
+                 method_kw={"teacher_epochs": 2} if name == "umt" else {})
+    history = result.history
+    assert all(math.isfinite(v) for v in history["loss"])
+    assert history.final["test_acc"] > 0.5                              # 10 classes: chance is 0.1
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_mmpareto_logs_gradient_angles_and_is_reproducible():
+    data = load("mfeat")
+    first = run(data, "mmpareto", seed=1, epochs=2, progress=False).history
+    second = run(data, "mmpareto", seed=1, epochs=2, progress=False).history
+    for m in data.modality_names:
+        assert all(-1 <= c <= 1 for c in first[f"cos_{m}"])
+        assert all(0 <= c <= 1 for c in first[f"conflict_{m}"])
+        # the applied update never points against either gradient
+        assert min(first[f"update_cos_multi_{m}"]) >= -1e-4 and min(first[f"update_cos_uni_{m}"]) >= -1e-4
+    assert first["val_acc"] == second["val_acc"]
+
+
+def test_mmpareto_step_sets_encoder_gradients_to_the_pareto_update():
+    from mmlib.methods.mmpareto import MMPareto, _flat
+    from mmlib.models import build_model
+    from mmlib.train import TrainState, seed_everything
+
+    data = load("mfeat")
+    generator = seed_everything(0)
+    model = build_model(data)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)            # lr 0: the step leaves weights alone
+    state = TrainState(model, data, optimizer, generator, epochs=1, batch_size=32)
+    method = MMPareto(gamma=1.5)
+    method.setup(state)
+    batch = data.batch(data.splits["train"][:32])
+    output = model(batch)
+    multi, uni = method.losses(output, batch)
+    expected = {}
+    for m in model.modalities:
+        ps = list(model.encoders[m].parameters())
+        g_m = _flat(torch.autograd.grad(multi, ps, retain_graph=True), ps)
+        g_u = _flat(torch.autograd.grad(uni[m], ps, retain_graph=True), ps)
+        expected[m] = pareto_combine(g_m, g_u, 1.5).update
+    method.step(state, batch)
+    for m in model.modalities:
+        got = torch.cat([p.grad.reshape(-1) for p in model.encoders[m].parameters()])
+        assert torch.allclose(got, expected[m], atol=1e-6)
+
+
+@pytest.mark.parametrize("name, bad", [("mmpareto", {"gamma": 0}), ("mmcosine", {"scale": -1}),
+                                       ("umt", {"beta": -1}), ("gblending", {"super_epoch": 0}),
+                                       ("cml", {"lam": -0.1}), ("lfm", {"gap_start": 2.0})])
+def test_bad_hyperparameters_are_clear_errors(name, bad):
+    with pytest.raises(ValueError, match=list(bad)[0]):
+        get(name, **bad)
