@@ -49,6 +49,7 @@ def test_ogm_zero_score_gives_no_nan():
     k = ogm_coefficients({"a": torch.tensor(5.0), "b": torch.tensor(0.0)}, alpha=0.3)
     assert k == {"a": 0.0, "b": 1.0}
     assert all(math.isfinite(v) for v in k.values())
+    assert ogm_coefficients({"a": 5.0, "b": 0.0}, alpha=0.0) == {"a": 1.0, "b": 1.0}  # 0 * inf would be NaN
 
 
 def test_ogm_three_modalities_compare_with_mean_of_others():

@@ -82,7 +82,7 @@ def ogm_coefficients(scores: Mapping[str, float | Tensor], alpha: float) -> dict
     """
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha}")
-    return {m: (1.0 - math.tanh(alpha * rho)) if rho > 1 else 1.0
+    return {m: (1.0 - math.tanh(alpha * rho)) if rho > 1 and alpha > 0 else 1.0
             for m, rho in discrepancy_ratios(scores).items()}
 
 
