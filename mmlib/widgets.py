@@ -12,6 +12,7 @@ from typing import Callable, Mapping, Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from .theory import shared_term_size
@@ -26,7 +27,8 @@ def _explorer(controls: Sequence[widgets.Widget], render: Callable[..., Figure])
         with out:
             out.clear_output(wait=True)
             fig = render(**values)
-            plt.show(fig)
+            display(fig)
+            plt.close(fig)
 
     for control in controls:
         control.observe(redraw, names="value")
