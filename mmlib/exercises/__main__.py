@@ -36,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_results(results, f"Exercise {args.exercise.zfill(2)} — {path}"))
+    shown = path.resolve()
+    if shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
+    print(format_results(results, f"Exercise {args.exercise.zfill(2)} — {shown}"))
     return 0 if all(r.status == PASS for r in results) else 1
 
 
