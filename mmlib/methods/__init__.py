@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import FAMILIES, REGISTRY, Baseline, Method, encoder_parameters, get, names, register
+from .base import FAMILIES, REGISTRY, Baseline, Method, NotApplicable, encoder_parameters, get, names, register
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
@@ -26,4 +26,4 @@ def by_family() -> dict[str, list[str]]:
     return {family: members for family, members in groups.items() if members}
 
 
-__all__ = ["FAMILIES", "Baseline", "Method", "by_family", "encoder_parameters", "get", "names", "register"]
+__all__ = ["FAMILIES", "Baseline", "Method", "NotApplicable", "by_family", "encoder_parameters", "get", "names", "register"]

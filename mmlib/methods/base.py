@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 FAMILIES = ("baseline", "data input", "feed-forward", "learning objective", "optimization", "decision level")
 
 
+class NotApplicable(TypeError):
+    """A method cannot run on this model or data set (e.g. RollingQ needs a fusion transformer).
+
+    Raise it from a hook (usually ``setup``) with a message saying what the method needs.
+    :mod:`mmlib.benchmark` reports such a run as "n/a" instead of failing; everywhere else
+    it is an ordinary ``TypeError``.
+    """
+
+
 class Method:
     """Plain joint training: cross-entropy on the fused logits, one optimizer step per batch.
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..transformer import FusionTransformer, attention_imbalance_ratio, attention_on
-from .base import Method, register
+from .base import Method, NotApplicable, register
 
 
 def rotation_matrix(u: Tensor, v: Tensor, eps: float = 1e-6) -> Tensor:
@@ -106,7 +106,7 @@ class RollingQ(Method):
     def setup(self, state) -> None:
         super().setup(state)
         if not isinstance(state.model, FusionTransformer):
-            raise TypeError(
+            raise NotApplicable(
                 f"rollingq rotates the query of a fusion transformer; got a {type(state.model).__name__}. "
                 "Build the model with mmlib.transformer.build_transformer(data) or train with "
                 "mmlib.transformer.run_transformer(data, 'rollingq').")
