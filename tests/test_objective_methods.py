@@ -234,11 +234,12 @@ def test_mmpareto_logs_gradient_angles_and_is_reproducible():
         assert all(0 <= c <= 1 for c in first[f"conflict_{m}"])
         # the applied update never points against either gradient
         assert min(first[f"update_cos_multi_{m}"]) >= -1e-4 and min(first[f"update_cos_uni_{m}"]) >= -1e-4
+        assert max(first[f"harm_{m}"]) == 0.0
     assert first["val_acc"] == second["val_acc"]
 
 
 def test_mmpareto_step_sets_encoder_gradients_to_the_pareto_update():
-    from mmlib.methods.mmpareto import MMPareto, _flat
+    from mmlib.methods.mmpareto import MMPareto, flatten_gradients
     from mmlib.models import build_model
     from mmlib.train import TrainState, seed_everything
 
@@ -255,8 +256,8 @@ def test_mmpareto_step_sets_encoder_gradients_to_the_pareto_update():
     expected = {}
     for m in model.modalities:
         ps = list(model.encoders[m].parameters())
-        g_m = _flat(torch.autograd.grad(multi, ps, retain_graph=True), ps)
-        g_u = _flat(torch.autograd.grad(uni[m], ps, retain_graph=True), ps)
+        g_m = flatten_gradients(torch.autograd.grad(multi, ps, retain_graph=True), ps)
+        g_u = flatten_gradients(torch.autograd.grad(uni[m], ps, retain_graph=True), ps)
         expected[m] = pareto_combine(g_m, g_u, 1.5).update
     method.step(state, batch)
     for m in model.modalities:

@@ -115,7 +115,7 @@ def pareto_combine(g_multi: Tensor, g_uni: Tensor, gamma: float = 1.5) -> Pareto
     return ParetoStep(gamma * scale * new, cosine, conflict, alpha)
 
 
-def _flat(grads: tuple[Tensor | None, ...], params: list[torch.nn.Parameter]) -> Tensor:
+def flatten_gradients(grads: tuple[Tensor | None, ...], params: list[torch.nn.Parameter]) -> Tensor:
     return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
 
 
@@ -126,7 +126,9 @@ class MMPareto(Method):
     Logs per encoder ``m``: ``cos_<m>`` (cosine of its multimodal and unimodal
     gradients), ``conflict_<m>`` (fraction of steps with ``cos <= 0``),
     ``alpha_<m>`` (weight of the multimodal gradient) and ``update_cos_multi_<m>`` /
-    ``update_cos_uni_<m>`` (cosine of the applied update with each gradient).
+    ``update_cos_uni_<m>`` (cosine of the applied update with each gradient) and
+    ``harm_<m>`` (fraction of steps whose update points against one of the two
+    gradients, i.e. raises that loss to first order; 0 for the Pareto update).
 
     ``pareto=False`` (with ``gamma=1``) gives the plain multitask update ``g_mm + g_u``
     with the same losses and logs: the ablation that shows what the Pareto step adds.
@@ -164,19 +166,20 @@ class MMPareto(Method):
         start = 0
         for m in model.modalities:
             ps = params[m]
-            g_multi = _flat(g_multi_all[start:start + len(ps)], ps)
+            g_multi = flatten_gradients(g_multi_all[start:start + len(ps)], ps)
             start += len(ps)
-            g_uni = _flat(torch.autograd.grad(uni[m], ps, retain_graph=True, allow_unused=True), ps)
+            g_uni = flatten_gradients(torch.autograd.grad(uni[m], ps, retain_graph=True, allow_unused=True), ps)
             if self.pareto:
                 result = pareto_combine(g_multi, g_uni, self.gamma)
             else:  # the plain multitask gradient, for comparison: same losses, no Pareto step
                 cosine = gradient_cosine(g_multi, g_uni)
                 result = ParetoStep(self.gamma * (g_multi + g_uni), cosine, bool(cosine <= 0), torch.tensor(0.5))
             combined[m] = result.update
+            cos_multi, cos_uni = gradient_cosine(result.update, g_multi), gradient_cosine(result.update, g_uni)
             self.log(**{f"cos_{m}": result.cosine, f"conflict_{m}": float(result.conflict),
                         f"alpha_{m}": result.alpha,
-                        f"update_cos_multi_{m}": gradient_cosine(result.update, g_multi),
-                        f"update_cos_uni_{m}": gradient_cosine(result.update, g_uni)})
+                        f"update_cos_multi_{m}": cos_multi, f"update_cos_uni_{m}": cos_uni,
+                        f"harm_{m}": float(min(cos_multi.item(), cos_uni.item()) < -1e-6)})
         encoder_ids = {id(p) for p in all_encoder}
         head = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
         total.backward(inputs=head)  # the head's plain multitask gradient
