@@ -1,0 +1,137 @@
+"""Tests of the tiny multimodal language model and its low-rank pieces (mmlib.mllm)."""
+
+import math
+
+import pytest
+import torch
+
+from mmlib import mllm
+from mmlib.data import load
+
+
+@pytest.fixture(scope="module")
+def small_task():
+    return mllm.build_task(load("synthetic", n_samples=120, seed=0), hint=0.7, seed=0)
+
+
+# -- pure low-rank pieces -------------------------------------------------------------------------
+
+def test_lora_delta_hand_made():
+    x = torch.tensor([[1.0, 2.0]])
+    a = torch.tensor([[1.0, 1.0]])          # r = 1, k = 2
+    b = torch.tensor([[2.0], [0.0], [1.0]])  # d = 3
+    assert torch.allclose(mllm.lora_delta(x, a, b, 0.5), torch.tensor([[3.0, 0.0, 1.5]]))
+    assert torch.equal(mllm.lora_delta(x, a, torch.zeros(3, 1), 1.0), torch.zeros(1, 3))
+
+
+def test_modality_low_rank_uses_each_tokens_own_matrix():
+    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    ids = torch.tensor([[0, 1, 1]])
+    a = torch.stack([torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 3.0]])])  # (M=2, r=1, k=2)
+    codes = mllm.modality_low_rank(x, ids, a)
+    assert torch.allclose(codes, torch.tensor([[[2.0], [3.0], [3.0]]]))
+    same = mllm.modality_low_rank(x, torch.zeros_like(ids), a)  # one modality = plain LoRA codes
+    assert torch.allclose(same, (x @ a[0].T))
+
+
+def test_modality_low_rank_errors():
+    x = torch.zeros(1, 3, 2)
+    with pytest.raises(ValueError, match="one \\(r, k\\) matrix"):
+        mllm.modality_low_rank(x, torch.zeros(1, 3, dtype=torch.long), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="must match"):
+        mllm.modality_low_rank(x, torch.zeros(1, 2, dtype=torch.long), torch.zeros(2, 1, 2))
+    with pytest.raises(ValueError, match="lie in"):
+        mllm.modality_low_rank(x, torch.full((1, 3), 2), torch.zeros(2, 1, 2))
+
+
+def test_cross_attention_updates_text_only_from_visual_codes():
+    codes = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])
+    ids = torch.tensor([[mllm.VISUAL, mllm.VISUAL, mllm.TEXT]])
+    out = mllm.text_to_modality_attention(codes, ids)
+    assert torch.equal(out[0, :2], codes[0, :2])  # visual codes unchanged
+    # text attends equally to the two visual codes (a tie): adds their mean
+    assert torch.allclose(out[0, 2], torch.tensor([5.5, 5.5]), atol=1e-6)
+
+
+def test_cross_attention_without_visual_tokens_is_identity_and_finite():
+    codes = torch.randn(2, 4, 3)
+    ids = torch.full((2, 4), mllm.TEXT)
+    out = mllm.text_to_modality_attention(codes, ids)
+    assert torch.equal(out, codes) and not torch.isnan(out).any()
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+def test_pretraining_text_answer_follows_the_hint_word():
+    seq = mllm.pretraining_text(200, 6, seed=0)
+    vocab = mllm.Vocabulary(6)
+    words = seq[:, 1] - 6
+    pointed = torch.where(words % 2 == 0, seq[:, 3], seq[:, 4])
+    assert torch.equal(pointed, seq[:, 6])
+    assert (seq[:, 3] != seq[:, 4]).all() and (seq[:, 0] == vocab.special("<bos>")).all()
+
+
+def test_task_hint_is_right_at_about_the_requested_rate(small_task):
+    rate = small_task.hint_right.float().mean().item()
+    assert 0.55 < rate < 0.85
+    options = small_task.text[:, 3:5]
+    assert ((options == small_task.labels[:, None]).sum(1) == 1).all()  # the true class is exactly one option
+    assert small_task.visual.shape[1:] == (16, 16)
+
+
+def test_bad_task_options_are_clear_errors():
+    data = load("synthetic", n_samples=60)
+    with pytest.raises(KeyError, match="valid"):
+        mllm.build_task(data, modality="smell")
+    with pytest.raises(ValueError, match="hint"):
+        mllm.build_task(data, hint=1.5)
+    with pytest.raises(KeyError, match="valid"):
+        mllm.Vocabulary(6).special("<eos>")
+
+
+# -- models ---------------------------------------------------------------------------------------
+
+def test_pretraining_learns_the_hint_rule():
+    lm, losses = mllm.pretrain(mllm.Vocabulary(6), steps=150, seed=0)
+    assert losses[-1] < losses[0] - 1.0
+    seq = mllm.pretraining_text(300, 6, seed=99)
+    with torch.no_grad():
+        answer = lm(seq[:, :-1])[:, -1, :6].argmax(1)
+    assert (answer == seq[:, -1]).float().mean() > 0.9
+
+
+def test_adapters_start_as_the_frozen_model_and_only_adapters_and_projector_train(small_task):
+    lm = mllm.TinyLM(mllm.Vocabulary(6).size)
+    plain = mllm.TinyMLLM(lm, 16, 16, adapter="none")
+    for kind in ("lora", "moka"):
+        torch.manual_seed(0)
+        model = mllm.TinyMLLM(__import__("copy").deepcopy(lm), 16, 16, adapter=kind)
+        model.projector.load_state_dict(plain.projector.state_dict())
+        model.visual_position.data.copy_(plain.visual_position.data)
+        with torch.no_grad():
+            assert torch.allclose(model(small_task.visual[:5], small_task.text[:5]),
+                                  plain(small_task.visual[:5], small_task.text[:5]), atol=1e-5)  # B = 0
+        trainable = {n.split(".")[-1] for n, p in model.named_parameters() if p.requires_grad}
+        assert trainable == {"a", "b", "weight", "bias", "visual_position"}
+        assert all(not p.requires_grad for n, p in model.named_parameters() if ".base." in n)
+    with pytest.raises(KeyError, match="valid"):
+        mllm.TinyMLLM(lm, 16, 16, adapter="prefix")
+
+
+def test_moka_has_one_a_per_modality_and_a_shared_b():
+    lm = mllm.TinyLM(mllm.Vocabulary(6).size)
+    model = mllm.TinyMLLM(lm, 16, 16, adapter="moka", rank=4)
+    adapter = model.lm.blocks[0].attention.q
+    assert adapter.a.shape == (2, 4, 32) and adapter.b.shape == (32, 4)
+
+
+def test_adapt_and_evaluate_report_finite_scores(small_task):
+    lm, _ = mllm.pretrain(mllm.Vocabulary(6), steps=30)
+    result = mllm.adapt(lm, small_task, "moka", epochs=2, batch_size=32)
+    expected = {"acc", "acc_no_visual", "acc_text_path", "acc_visual_path", "visual_attention", "follows_hint",
+                "acc_hint_right", "acc_hint_wrong"}
+    assert expected <= set(result.scores)
+    assert all(0.0 <= v <= 1.0 for k, v in result.scores.items() if not math.isnan(v))
+    assert result.model.context.adapted is None and result.model.context.modality_ids is None
+    with pytest.raises(KeyError, match="valid"):
+        mllm.evaluate(result.model, small_task, "holdout")
