@@ -1,0 +1,215 @@
+"""Tests of the benchmark runner (mmlib.benchmark): resuming, n/a methods, tables, the Pareto frontier."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mmlib.benchmark as B
+from mmlib import data as D
+from mmlib.methods import Method
+
+FIT = {"epochs": 2, "batch_size": 32}
+METHODS = ["baseline", "ogm_ge", "rollingq"]
+RESULT_COLUMNS = ["status", "best_epoch", "val_acc", "test_acc", "test_f1", "test_acc_audio", "test_acc_visual",
+                  "shapley_audio", "shapley_visual", "imbalance"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return D.load("synthetic", n_samples=150)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Equal tables, except wall time."""
+    cols = [c for c in a.columns if c != "seconds"]
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------- the frontier
+def test_pareto_frontier_on_hand_made_points():
+    acc = [0.9, 0.8, 0.95, 0.7, 0.85]
+    imb = [0.5, 0.2, 0.9, 0.1, 0.6]
+    # 0.85/0.6 is dominated by 0.9/0.5; every other point trades accuracy for balance
+    assert B.pareto_frontier(acc, imb).tolist() == [True, True, True, True, False]
+
+
+def test_pareto_frontier_ties_nan_and_edge_cases():
+    assert B.pareto_frontier([0.8, 0.8], [0.3, 0.3]).tolist() == [True, True]  # identical: neither dominates
+    assert B.pareto_frontier([0.8, 0.8], [0.3, 0.4]).tolist() == [True, False]  # same accuracy, less balanced
+    assert B.pareto_frontier([0.8, 0.9], [0.3, 0.3]).tolist() == [False, True]  # same balance, less accurate
+    nan = B.pareto_frontier([0.99, math.nan, 0.5], [0.0, 0.0, math.nan])
+    assert nan.tolist() == [True, False, False]
+    assert B.pareto_frontier([math.nan, 0.1], [0.0, 0.9]).tolist() == [False, True]  # NaN dominates nothing
+    assert B.pareto_frontier([0.5], [0.5]).tolist() == [True]
+    assert B.pareto_frontier([], []).tolist() == []
+    with pytest.raises(ValueError, match="same length"):
+        B.pareto_frontier([0.1, 0.2], [0.1])
+
+
+def test_pareto_frontier_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        acc, imb = rng.integers(0, 5, 12) / 4, rng.integers(0, 5, 12) / 4  # many ties
+        want = [not any(acc[j] >= acc[i] and imb[j] <= imb[i] and (acc[j] > acc[i] or imb[j] < imb[i])
+                        for j in range(12)) for i in range(12)]
+        assert B.pareto_frontier(acc, imb).tolist() == want
+
+
+# --------------------------------------------------------------------------- running and resuming
+def test_interrupted_benchmark_resumes_without_recomputing(tiny, tmp_path, monkeypatch):
+    seeds = (0, 1)
+    reference = B.benchmark({"toy": tiny}, METHODS, seeds, out=tmp_path / "full.csv", **FIT)
+    assert len(reference) == len(METHODS) * len(seeds)
+
+    out = tmp_path / "interrupted.csv"
+    finished = []
+
+    def stop_after_two(row):
+        finished.append((row["method"], row["seed"]))
+        if len(finished) == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        B.benchmark({"toy": tiny}, METHODS, seeds, out=out, on_row=stop_after_two, **FIT)
+    assert len(B.load_log(out)) == 2  # both finished runs were saved before the interruption
+
+    executed = []
+    real = B._run_one
+
+    def counting(data, job, key, fit_kw):
+        executed.append((job.label, job.seed))
+        return real(data, job, key, fit_kw)
+
+    monkeypatch.setattr(B, "_run_one", counting)
+    resumed = B.benchmark({"toy": tiny}, METHODS, seeds, out=out, **FIT)
+    everything = [(m, s) for m in METHODS for s in seeds]
+    assert sorted(executed) == sorted(set(everything) - set(finished))  # only the missing runs
+    _same(resumed, reference)
+    _same(pd.read_csv(out), pd.read_csv(tmp_path / "full.csv"))
+
+    executed.clear()
+    again = B.benchmark({"toy": tiny}, METHODS, seeds, out=out, **FIT)
+    assert executed == []  # nothing is recomputed once finished
+    _same(again, reference)
+    assert len(B.load_log(out)) == len(everything)
+
+
+def test_changed_settings_are_new_runs(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "b.csv"
+    first = B.benchmark({"toy": tiny}, ["baseline"], [0], out=out, **FIT)
+    executed = []
+    real = B._run_one
+    monkeypatch.setattr(B, "_run_one", lambda *a: executed.append(a[1].label) or real(*a))
+    second = B.benchmark({"toy": tiny}, ["baseline"], [0], out=out, epochs=3, batch_size=32)
+    assert executed == ["baseline"]
+    assert first["settings"].iloc[0] != second["settings"].iloc[0]
+    third = B.benchmark({"toy": tiny}, {"baseline": ("ogm_ge", {"alpha": 0.1})}, [0], out=out, **FIT)
+    assert third["settings"].iloc[0] not in (first["settings"].iloc[0], second["settings"].iloc[0])
+
+
+def test_torn_last_line_is_dropped_and_rerun(tiny, tmp_path):
+    out = tmp_path / "t.csv"
+    full = B.benchmark({"toy": tiny}, ["baseline"], [0, 1], out=out, **FIT)
+    log = out.with_suffix(".jsonl")
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0] + lines[1][: len(lines[1]) // 2])  # a crash in the middle of the second write
+    assert len(B.load_log(out)) == 1
+    again = B.benchmark({"toy": tiny}, ["baseline"], [0, 1], out=out, **FIT)
+    _same(again, full)
+    assert all(json.loads(line) for line in log.read_text().splitlines())
+
+
+def test_rows_have_every_measure_and_not_applicable_methods_are_na(tiny):
+    table = B.benchmark({"toy": tiny}, METHODS, [0], **FIT)
+    assert list(table["method"]) == METHODS
+    ok = table[table["status"] == "ok"]
+    assert set(RESULT_COLUMNS) <= set(table.columns)
+    assert ok[RESULT_COLUMNS[1:]].notna().all().all()
+    assert ((ok["test_f1"] >= 0) & (ok["test_f1"] <= 1)).all()
+    assert (ok["seconds"] > 0).all()
+    na = table[table["method"] == "rollingq"].iloc[0]
+    assert na["status"] == "n/a" and "transformer" in na["note"] and math.isnan(na["test_acc"])
+    assert list(table["family"]) == ["baseline", "optimization", "feed-forward"]
+
+
+def test_a_learners_method_subclass_runs(tiny):
+    class HalfLoss(Method):
+        name = "half_loss"
+        family = "learning objective"
+
+        def __init__(self, factor: float = 0.5) -> None:
+            self.factor = factor
+
+        def loss(self, output, batch):
+            return self.factor * super().loss(output, batch)
+
+    table = B.benchmark({"toy": tiny}, {"mine": HalfLoss, "mine_2": (HalfLoss, {"factor": 2.0})}, [0], **FIT)
+    assert list(table["status"]) == ["ok", "ok"] and list(table["family"]) == ["learning objective"] * 2
+    assert table["settings"].nunique() == 2
+
+
+def test_bad_methods_list_the_valid_ones(tiny):
+    with pytest.raises(KeyError, match="valid names"):
+        B.benchmark({"toy": tiny}, ["not_a_method"], [0], **FIT)
+    with pytest.raises(TypeError, match="valid"):
+        B.benchmark({"toy": tiny}, {"x": ("baseline", {"nope": 1})}, [0], **FIT)
+    with pytest.raises(TypeError, match="Method subclass"):
+        B.benchmark({"toy": tiny}, {"x": 42}, [0], **FIT)
+
+
+def test_parallel_workers_give_the_same_rows(tiny, tmp_path):
+    one = B.benchmark({"toy": tiny}, ["baseline", "ogm_ge"], [0, 1], **FIT)
+    two = B.benchmark({"toy": tiny}, ["baseline", "ogm_ge"], [0, 1], workers=2, out=tmp_path / "p.csv", **FIT)
+    _same(one, two)
+
+
+# --------------------------------------------------------------------------- tables
+def _fake_table() -> pd.DataFrame:
+    rows = []
+    spec = {"baseline": ("baseline", 0.80, 0.9), "zeta": ("data input", 0.85, 0.4), "alpha": ("optimization", 0.70, 0.2),
+            "beta": ("optimization", 0.90, 0.5), "gone": ("feed-forward", math.nan, math.nan)}
+    for d in ("d1", "d2"):
+        for m, (fam, acc, imb) in spec.items():
+            for s in range(3):
+                status = "n/a" if m == "gone" else "ok"
+                rows.append({"dataset": d, "method": m, "family": fam, "seed": s, "status": status,
+                             "test_acc": acc + 0.01 * s, "imbalance": imb, "test_f1": acc, "seconds": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_summary_orders_baseline_first_then_families_and_marks_na():
+    summary = B.summary_table(_fake_table())
+    assert list(summary.loc["d1"].index.get_level_values("method")) == ["baseline", "zeta", "gone", "alpha", "beta"]
+    assert summary.loc[("d1", "feed-forward", "gone"), "test_acc"] == "n/a"
+    assert summary.loc[("d1", "baseline", "baseline"), "test_acc"] == "0.810 ± 0.010"
+
+
+def test_family_averages_and_frontier_table():
+    table = _fake_table()
+    fam = B.family_averages(table)
+    assert fam.loc[("d1", "optimization"), "test_acc_mean"] == pytest.approx(0.81)
+    assert fam.loc[("d1", "optimization"), "methods"] == 2
+    assert fam.loc[("d1", "baseline"), "delta_test_acc"] == pytest.approx(0.0)
+    assert fam.loc[("d2", "data input"), "delta_imbalance"] == pytest.approx(-0.5)
+    assert "feed-forward" not in fam.loc["d1"].index  # a family whose only method was n/a has no average
+    front = B.frontier_table(table).set_index(["dataset", "method"])
+    assert front.loc["d1", "on_frontier"].to_dict() == {"baseline": False, "zeta": True, "alpha": True, "beta": True}
+
+
+def test_command_line_writes_the_table(tmp_path, capsys):
+    out = tmp_path / "cli.csv"
+    assert B.main(["--methods", "baseline", "--datasets", "synthetic", "--seeds", "0", "--epochs", "1",
+                   "--option", "synthetic:n_samples=90", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["method"]) == ["baseline"] and table["status"].iloc[0] == "ok"
+    assert "1 runs" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="DATASET:KEY=VALUE"):
+        B.main(["--datasets", "synthetic", "--option", "mfeat:x=1", "--out", str(out)])
