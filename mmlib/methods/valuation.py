@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ..data import Batch
+from ..data import Batch, MultimodalDataset
 from ..metrics import shapley_values
 from ..models import MultimodalModel, Output
 from .base import Method, register
@@ -169,7 +169,7 @@ class MaskedBatch(Batch):
     keep: dict[str, Tensor] = field(default_factory=dict)
 
 
-def masked_batches(data, index: Tensor, keep_only: Tensor, modalities: Sequence[str], batch_size: int,
+def masked_batches(data: MultimodalDataset, index: Tensor, keep_only: Tensor, modalities: Sequence[str], batch_size: int,
                    generator: torch.Generator, level: str) -> Iterator[MaskedBatch]:
     """Shuffled batches of ``index``; sample ``j`` keeps all modalities if ``keep_only[j] < 0``,
     else only modality ``modalities[keep_only[j]]`` (input-level: the others' inputs are zeroed)."""
