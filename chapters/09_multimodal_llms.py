@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · Imbalance in multimodal language models: text takes over (LoRA vs MokA)
+#
+# A multimodal large language model (MLLM) is a pre-trained language model that is
+# *shown* other modalities: an encoder and a projector turn an image or a sound into a
+# few "visual tokens" placed before the text prompt. The language model is then
+# fine-tuned, almost always with a parameter-efficient method such as LoRA.
+#
+# Here the imbalance of chapters 1–8 returns in a new form. The language model already
+# knows how to read text — that is its whole pre-training — and the task's text is often
+# informative on its own. Fine-tuning follows the easy path: the update is shaped by the
+# text tokens and the model leans on the text. Wei et al. (MokA, NeurIPS 2025) showed
+# that a LoRA update applied to the **text tokens only** performs about as well as the full
+# one, while applied to the non-text tokens only it falls apart.
+#
+# **Claim.** We rebuild this at toy scale, with nothing downloaded: a tiny language
+# model pre-trained in the chapter, a task that needs both the text and an image, and
+# the two adapters. Under LoRA the model follows a partly misleading text hint far more
+# often than the image justifies; MokA (modality-specific `A`, shared `B`, text→image
+# cross-attention in the low-rank space) changes where the update lives. Whether it also
+# fixes the dominance at this scale is what the check measures — the answer is mixed.
+
+# %% tags=["parameters"]
+SEEDS = [0, 1, 2]  # fine-tuning seeds
+PRETRAIN_STEPS = 300  # pre-training steps of the tiny language model (batch 128)
+EPOCHS = 15  # fine-tuning epochs
+RANK = 4  # rank r of the low-rank updates
+HINT = 0.7  # probability that the text hint points at the right answer
+ADAPTERS = ["lora", "moka", "moka_no_cross"]  # compared adapters (moka_no_cross: an ablation)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from mmlib import mllm
+from mmlib.book import record
+from mmlib.data import load
+from mmlib.experiment import summarize
+
+torch.set_num_threads(1)  # models this small run fastest (and reproducibly) on one thread
+data = load("synthetic")
+vocab = mllm.Vocabulary(data.n_classes)
+
+# %% [markdown]
+# ## 1. A language model, pre-trained here
+#
+# Our "language" has class words `c0 … c5`, eight hint words `w0 … w7` and three markers.
+# Every pre-training sentence reads
+#
+# `<bos> w <opt> c_i c_j <ans> c_k`
+#
+# and the hint word decides the answer: an even word means the first option, an odd word
+# the second. A two-layer causal transformer (d = 32) learns this with next-token
+# prediction in a few seconds. This is the model's only "knowledge": *read the hint*.
+
+# %%
+lm, losses = mllm.pretrain(vocab, steps=PRETRAIN_STEPS, seed=0)
+check = mllm.pretraining_text(1000, vocab.n_classes, seed=123)
+with torch.no_grad():
+    lm_acc = (lm(check[:, :-1])[:, -1, :vocab.n_classes].argmax(1) == check[:, -1]).float().mean().item()
+print(f"pre-training loss {losses[0]:.2f} -> {losses[-1]:.2f}; answers the hint rule on new sentences: {lm_acc:.2f}")
+
+# %% [markdown]
+# (The loss cannot go below about 0.9: the hint word and the two options are random,
+# only their consequences are predictable.)
+#
+# ## 2. A task that needs the text *and* the image
+#
+# Now the prompt is preceded by the 16 rows of a synthetic image (chapter 2's visual
+# modality) as visual tokens. The two options are the image's true class and a random
+# distractor; the hint word points at the right one only with probability
+# `HINT` = 0.7. Text alone gets about 70 %; the image alone is worth about 70 % over six
+# classes and far more when it only has to choose between two; a model that uses both
+# should beat 70 % clearly, and must overrule the hint when the image contradicts it.
+#
+# During fine-tuning the language model is frozen; a linear projector (image row →
+# word-embedding space) and the adapters train, as in LLaVA-style MLLMs. The adapters
+# wrap the q, k, v and o projections of both blocks:
+#
+# $$\textbf{LoRA:}\quad h_i = W_0 x_i + s\,B A x_i$$
+#
+# $$\textbf{MokA:}\quad r_i = A_{m(i)} x_i,\qquad
+# r_i \leftarrow r_i + \sum_{j\in\text{visual}} \mathrm{softmax}_j\!\Big(\frac{r_i\cdot r_j}{\sqrt r}\Big) r_j
+# \ \ (i \text{ text}),\qquad h_i = W_0 x_i + s\,B r_i$$
+#
+# with $s = \alpha/r$ and $B = 0$ at the start, so both begin as the frozen model. MokA
+# keeps one $A$ per modality (each compresses its own tokens, untouched by the other's
+# gradients), lets the text codes gather the visual codes (cross-attention inside the
+# low-rank space), and shares one $B$. `moka_no_cross` drops the cross-attention — an
+# ablation that tells which part matters. The pieces are pure functions in
+# `mmlib/mllm.py` (`lora_delta`, `modality_low_rank`, `text_to_modality_attention`);
+# exercise 09 asks you to write the second.
+
+# %%
+task = mllm.build_task(data, modality="visual", hint=HINT, seed=0)
+print(f"hint right on {task.hint_right.float().mean():.2f} of the samples; "
+      f"train/val/test = {[len(task.splits[s]) for s in ('train', 'val', 'test')]}")
+frozen = mllm.adapt(lm, task, "none", epochs=0).scores
+print(f"frozen model, text only: {frozen['acc_no_visual']:.2f} (it follows the hint); "
+      f"with untrained visual tokens: {frozen['acc']:.2f}")
+
+# %% [markdown]
+# ## 3. Fine-tuning: LoRA against MokA
+#
+# For each adapter and seed we measure on the test split:
+#
+# * `acc` — accuracy; `acc_no_visual` — accuracy when the visual tokens are removed;
+# * `acc_hint_wrong` — accuracy on the samples whose hint is wrong: only the image can
+#   answer these, so this is the cleanest measure of how much the model *uses* the image;
+# * `follows_hint` — how often the answer is the option the hint points at (a model that
+#   always read the image right would follow the hint exactly as often as the hint is right);
+# * `acc_text_path` / `acc_visual_path` — the low-rank update applied to text tokens only /
+#   visual tokens only (MokA's "partial-modality inference");
+# * `visual_attention` — the attention mass the answer position puts on visual tokens.
+
+# %%
+table = mllm.compare_adapters(lm, task, ADAPTERS, SEEDS, epochs=EPOCHS, rank=RANK)
+columns = ["acc", "acc_no_visual", "acc_hint_wrong", "acc_hint_right", "follows_hint", "acc_text_path",
+           "acc_visual_path", "visual_attention", "trainable"]
+table["dataset"] = "synthetic"
+summarize(table, columns, digits=2)
+
+# %%
+means = table.groupby("method", sort=False)[columns].mean()
+stds = table.groupby("method", sort=False)[columns].std()
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+shown = ["acc", "acc_no_visual", "acc_hint_wrong", "acc_text_path", "acc_visual_path"]
+width = 0.8 / len(means)
+for i, method in enumerate(means.index):
+    axes[0].bar(np.arange(len(shown)) + i * width, means.loc[method, shown], width, yerr=stds.loc[method, shown],
+                label=method, capsize=3)
+axes[0].set_xticks(np.arange(len(shown)) + width * (len(means) - 1) / 2, shown, rotation=15)
+axes[0].axhline(HINT, ls=":", color="gray", label="text hint alone")
+axes[0].set_ylim(0.3, 1); axes[0].set_title("test accuracy (mean ± std over seeds)"); axes[0].legend(fontsize=8)
+axes[1].bar(means.index, means["follows_hint"], yerr=stds["follows_hint"], capsize=3, color="tab:gray")
+axes[1].axhline(HINT, ls=":", color="k")
+axes[1].set_ylim(0.5, 1); axes[1].set_title("answers that follow the text hint")
+plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## 4. Check
+#
+# The claims, each against the seed-to-seed spread.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def stat(method, column):
+    values = table.loc[table.method == method, column]
+    return values.mean(), values.std()
+
+
+lora_acc, lora_sd = stat("lora", "acc")
+moka_acc, moka_sd = stat("moka", "acc")
+lora_follow, _ = stat("lora", "follows_hint")
+moka_follow, _ = stat("moka", "follows_hint")
+lora_wrong, lora_wrong_sd = stat("lora", "acc_hint_wrong")
+moka_wrong, moka_wrong_sd = stat("moka", "acc_hint_wrong")
+lora_text, _ = stat("lora", "acc_text_path")
+lora_visual, _ = stat("lora", "acc_visual_path")
+moka_text, _ = stat("moka", "acc_text_path")
+moka_visual, _ = stat("moka", "acc_visual_path")
+lora_novis, _ = stat("lora", "acc_no_visual")
+lora_right, _ = stat("lora", "acc_hint_right")
+
+claims = {
+    "pre-trained LM learned the hint rule (> 0.9)": lm_acc > 0.9,
+    "both adapters beat the text hint alone": min(lora_acc - lora_sd, moka_acc - moka_sd) > HINT,
+    "LoRA is much worse when the text misleads (gap > 0.2)": lora_right - lora_wrong > 0.2,
+    "LoRA without the image still beats chance between two options": lora_novis > 0.5,
+    "MokA's update is carried by the text path more than LoRA's":
+        (moka_text - moka_visual) > (lora_text - lora_visual),
+    "MokA at least matches LoRA (within the seed spread)": moka_acc > lora_acc - max(lora_sd, moka_sd),
+}
+for claim, holds in claims.items():
+    print(f"{claim}: {holds}")
+assert all(claims.values()), claims
+print("MokA clearly better on hint-wrong samples:", moka_wrong - lora_wrong > max(lora_wrong_sd, moka_wrong_sd))
+
+# %%
+record(pretrain_hint_acc=round(lm_acc, 3), lora_acc=round(lora_acc, 3), moka_acc=round(moka_acc, 3),
+       lora_follows_hint=round(lora_follow, 3), moka_follows_hint=round(moka_follow, 3),
+       lora_acc_hint_wrong=round(lora_wrong, 3), moka_acc_hint_wrong=round(moka_wrong, 3))
+
+# %% [markdown]
+# ## 5. What we saw
+#
+# * **Text dominance is real here.** After LoRA the model answers with the hinted option
+#   on roughly three samples in four, and on samples where the hint is wrong it is right
+#   far less often than where the hint is right (about 0.6 against 0.9) — the image
+#   overrules the text only part of the time, although it alone decides these samples. Removing the visual tokens costs accuracy, but the model still answers far above
+#   the two-option chance level: most of what it knows comes through the text.
+# * **MokA moves the update.** With its own `A` for text and its cross-attention, MokA's
+#   gain lives on the text positions: applying its update to the text tokens alone keeps
+#   almost all of its accuracy (and, through the cross-attention, those text tokens *carry*
+#   image information), while LoRA's update is spread over both. Read the table for the
+#   accuracy: at this scale MokA is at most a few points better than LoRA, and on the
+#   hint-wrong samples — the ones that need the image — the difference is within the
+#   seed spread. The attention mass on visual tokens is *not* higher under MokA: it does
+#   not pull the model's attention toward the image, it routes image information into
+#   the text tokens instead.
+# * Toy-scale honesty: our "LLM" has 30 k parameters, one pre-training skill and one
+#   task. The paper's effects are measured on 7 B-parameter models and real benchmarks;
+#   what transfers is the *method of diagnosis* — accuracy without a modality, update on
+#   one modality's tokens only, behaviour on samples where the modalities disagree.
+#
+# ## 6. Open questions (exercises for thought)
+#
+# The survey closes with questions the field has not answered. Each can be explored,
+# at toy scale, with this chapter's code.
+#
+# 1. **Is balance always worth it?** BalanceBenchmark speaks of a "relative balance", a
+#    trade-off point between performance and balance. Here, set `HINT = 0.95`: the text
+#    is now almost always right. Should the model still use the image? What does
+#    "balanced" mean when one modality is simply better?
+# 2. **Fusion without a dominant modality.** Our MLLM translates the image into the
+#    language model's word space. Design a fusion where neither stream is the "host" —
+#    e.g. let the visual tokens also read the text (reverse the cross-attention) — and
+#    compare.
+# 3. **Deeper, non-hierarchical interaction.** MokA's cross-attention happens inside each
+#    adapted projection. Does it matter *where* (which layer, which of q/k/v/o) the
+#    modalities meet? Restrict the adapters to one block and see.
+# 4. **New PEFT methods.** MokA separates `A` per modality and shares `B`. Try the other
+#    combinations (shared `A`, separate `B`; both separate) with `LowRankAdapter` — which
+#    one uses the image most on hint-wrong samples?
+# 5. **Measuring modality contributions in MLLMs.** We used accuracy without the image,
+#    partial-modality updates and hint-wrong samples. Which of these would you trust on a
+#    real benchmark, and what would a Shapley-style measure (chapter 2) look like here?
+# 6. **Seeing the information flow.** `CausalSelfAttention.last_weights` holds every
+#    attention map. Plot, layer by layer, how much the answer position reads from visual
+#    tokens for hint-right and hint-wrong samples. Where is the bottleneck?
+# 7. **Autonomous reliance.** A model that knew *when* to trust the text would follow a
+#    reliable hint and ignore an unreliable one. Train with a `HINT` that varies per
+#    sample (and is marked by the hint word): can the model learn to switch?
+#
+# ## Papers
+#
+# * Y. Wei, Y. Miao, D. Zhou, D. Hu. *MokA: Multimodal Low-Rank Adaptation for MLLMs.*
+#   NeurIPS 2025 (arXiv 2506.05191).
+# * E. J. Hu et al. *LoRA: Low-Rank Adaptation of Large Language Models.* ICLR 2022.
+# * The survey this course follows, sections "Modality imbalance in MLLMs" and "Future
+#   research direction questions".
