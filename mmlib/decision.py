@@ -30,11 +30,15 @@ plain sum)
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from .data import MultimodalDataset
+    from .models import MultimodalModel
 
 Logits = Mapping[str, Tensor]
 
@@ -321,9 +325,90 @@ class Rescale(nn.Module):
         return h * self.scale
 
 
-def unit_energy_scales(features: Mapping[str, Tensor]) -> dict[str, float]:
-    """``1 / sqrt(E||h_m||^2)`` per modality, so each rescaled modality has unit mean squared norm (1 if zero)."""
-    return {m: (1.0 / math.sqrt(e) if e > 0 else 1.0) for m, e in feature_energy(features).items()}
+def equal_energy_scales(features: Mapping[str, Tensor]) -> dict[str, float]:
+    """Factors ``s_m`` giving every modality the same mean squared feature norm, the mean of theirs.
+
+    ``s_m = sqrt(mean_k E||h_k||^2 / E||h_m||^2)``: the disparity goes, the total energy (and
+    so the head's effective learning rate) stays. A modality with zero features keeps scale 1.
+    """
+    energy = feature_energy(features)
+    target = sum(energy.values()) / len(energy)
+    return {m: (math.sqrt(target / e) if e > 0 else 1.0) for m, e in energy.items()}
+
+
+# -- balanced representations: encoders trained alone, then a decision layer on top ----------------
+
+def model_with_dims(data: "MultimodalDataset", dims: Mapping[str, int],
+                    scales: Mapping[str, float] | None = None) -> "MultimodalModel":
+    """A concatenation-fusion model whose modalities have *different* feature dimensions ``dims``,
+    and, with ``scales``, encoders whose output is multiplied by ``scales[m]`` (:class:`Rescale`)."""
+    from .models import ConcatFusion, MultimodalModel, encoder_for
+
+    unknown = [m for m in dims if m not in data.input_shapes]
+    if unknown:
+        raise KeyError(f"unknown modalities {unknown}; valid: {data.modality_names}")
+    scales = scales or {}
+    encoders = {m: encoder_for(data.input_shapes[m], d) for m, d in dims.items()}
+    encoders = {m: nn.Sequential(e, Rescale(scales[m])) if m in scales else e for m, e in encoders.items()}
+    return MultimodalModel(encoders, ConcatFusion(dims, data.n_classes))
+
+
+def pretrain_encoders(data: "MultimodalDataset", dims: Mapping[str, int], seed: int = 0,
+                      scales: Mapping[str, float] | None = None, **fit_kw) -> tuple[dict[str, nn.Module], dict[str, float]]:
+    """Train each modality's encoder *alone* (its own linear head), the balanced representations.
+
+    Returns the encoders (with their :class:`Rescale`, if ``scales``) and each modality's
+    unimodal test accuracy (its capability).
+    ``fit_kw`` go to :func:`mmlib.train.fit` (epochs, lr, ...).
+    """
+    from .train import fit, seed_everything
+
+    encoders, capability = {}, {}
+    for m, d in dims.items():
+        seed_everything(seed)
+        alone = model_with_dims(data.select([m]), {m: d}, {m: scales[m]} if scales and m in scales else None)
+        history = fit(alone, data.select([m]), "baseline", seed=seed, **fit_kw)
+        encoders[m], capability[m] = alone.encoders[m], history.final["test_acc"]
+    return encoders, capability
+
+
+@torch.no_grad()
+def feature_dataset(data: "MultimodalDataset", encoders: Mapping[str, nn.Module],
+                    scales: Mapping[str, float] | None = None) -> "MultimodalDataset":
+    """The data set seen through frozen encoders: modality m becomes ``scale_m * h_m`` (N, d_m).
+
+    Training a head on it with identity encoders (:func:`head_model`) is exactly
+    training the decision layer on frozen encoders, without recomputing them every epoch.
+    """
+    from .data import MultimodalDataset
+
+    scales = scales or {}
+    feats = {}
+    for m, encoder in encoders.items():
+        was_training = encoder.training
+        encoder.eval()
+        feats[m] = encoder(data.modalities[m]) * float(scales.get(m, 1.0))
+        encoder.train(was_training)
+    return MultimodalDataset(data.name, feats, data.labels, data.classes, data.splits, dict(data.info))
+
+
+def head_model(features: "MultimodalDataset") -> "MultimodalModel":
+    """A decision layer alone: identity encoders and a fresh concatenation head over ``features``."""
+    from .models import ConcatFusion, MultimodalModel
+
+    dims = {m: int(t.shape[1]) for m, t in features.modalities.items()}
+    return MultimodalModel({m: nn.Identity() for m in dims}, ConcatFusion(dims, features.n_classes))
+
+
+def capability_shares(capability: Mapping[str, float], n_classes: int) -> dict[str, float]:
+    """Each modality's share of the total above-chance unimodal accuracy, ``(acc_m - 1/C)_+ / sum_k (acc_k - 1/C)_+``.
+
+    What a decision layer allocating "according to capability" would give each modality:
+    compare it with :func:`decision_shares`.
+    """
+    gains = {m: max(a - 1.0 / n_classes, 0.0) for m, a in capability.items()}
+    total = sum(gains.values())
+    return {m: (g / total if total > 0 else 1.0 / len(gains)) for m, g in gains.items()}
 
 
 # -- one summary ------------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ def test_feature_energy_grows_with_norm_and_dimension():
     h_small = torch.ones(10, 4)
     energy = D.feature_energy({"small": h_small, "wide": torch.ones(10, 16), "loud": 3 * h_small})
     assert energy == pytest.approx({"small": 4.0, "wide": 16.0, "loud": 36.0})
-    scales = D.unit_energy_scales({"x": 2 * torch.ones(5, 4), "zero": torch.zeros(5, 3)})
-    assert scales == pytest.approx({"x": 0.25, "zero": 1.0})
+    scales = D.equal_energy_scales({"x": 2 * torch.ones(5, 4), "y": torch.ones(5, 4)})  # energies 16, 4 -> 10
+    assert scales == pytest.approx({"x": math.sqrt(10 / 16), "y": math.sqrt(10 / 4)})
+    assert D.equal_energy_scales({"x": torch.ones(5, 4), "zero": torch.zeros(5, 3)})["zero"] == 1.0
     assert D.Rescale(0.5)(torch.ones(2, 2)).tolist() == [[0.5, 0.5], [0.5, 0.5]]
 
 
@@ -226,3 +227,23 @@ def test_weights_restored_with_the_selected_epoch():
 def test_bad_head_lists_valid_options():
     with pytest.raises(ValueError, match="unimodal"):
         methods.get("calibrated_weighting", head="late")
+
+
+def test_capability_shares_and_head_on_frozen_features():
+    from mmlib.metrics import predict
+    assert D.capability_shares({"a": 0.9, "b": 0.5}, 2) == pytest.approx({"a": 1.0, "b": 0.0})
+    assert D.capability_shares({"a": 0.1, "b": 0.2}, 4) == pytest.approx({"a": 0.5, "b": 0.5})
+    data = feature_data()
+    encoders, capability = D.pretrain_encoders(data, {"strong": 6, "weak": 3}, seed=0, scales={"weak": 2.0},
+                                               epochs=2, progress=False)
+    assert set(capability) == {"strong", "weak"} and isinstance(encoders["weak"][1], D.Rescale)
+    features = D.feature_dataset(data, encoders)
+    assert features.input_shapes == {"strong": (6,), "weak": (3,)}
+    full = D.model_with_dims(data, {"strong": 6, "weak": 3})
+    full.encoders["strong"].load_state_dict(encoders["strong"].state_dict())
+    full.encoders["weak"] = encoders["weak"]
+    head = D.head_model(features)
+    head.head.load_state_dict(full.head.state_dict())
+    a, _ = predict(full, data, "test")
+    b, _ = predict(head, features, "test")
+    assert torch.allclose(a.fused, b.fused, atol=1e-5)
