@@ -11,7 +11,7 @@ Resumable: each finished run is appended as one JSON line to a log and flushed t
 before the next starts; a run whose key (data set, method, seed, settings) is already in
 the log is never recomputed. ``settings`` is a hash of everything that decides the result:
 the fit options, the method's full hyperparameters, a fingerprint of the data, and the
-source of the method's module and of the core library (a changed method is re-run).
+source of the library and of the method's class (change the code and its runs are redone).
 
 "Relative balance" (the chapter 7 frontier): a method is on the Pareto frontier of a
 data set when no other method is at least as accurate *and* at least as balanced and
@@ -58,8 +58,6 @@ __all__ = ["Job", "benchmark", "default_out", "family_averages", "family_order",
 #: Fit options recorded in every key (their defaults are mmlib.train's).
 FIT_DEFAULTS: dict[str, Any] = {"epochs": 20, "lr": 0.05, "batch_size": 64, "optimizer": "sgd",
                                 "weight_decay": 1e-4, "fusion": "concat", "feature_dim": 32}
-#: Core modules whose source enters every key: change one and every run is recomputed.
-CORE_MODULES = ("train.py", "models.py", "metrics.py", "experiment.py", "methods/base.py")
 #: Columns that identify a run (the rest are its results).
 KEY_COLUMNS = ("dataset", "method", "seed", "settings")
 
@@ -78,9 +76,10 @@ def _source_hash(paths: Iterable[Path]) -> str:
     return digest.hexdigest()[:12]
 
 
-def _core_hash() -> str:
+def library_hash() -> str:
+    """A short hash of every source file of mmlib: a result is reused only if the code that made it is unchanged."""
     root = Path(__file__).parent
-    return _source_hash(root / m for m in CORE_MODULES)
+    return _source_hash(sorted(root.rglob("*.py")))
 
 
 def data_fingerprint(data: MultimodalDataset) -> str:
@@ -114,13 +113,17 @@ def job_key(job: Job, fit_kw: Mapping[str, Any], fingerprint: str) -> str:
     method = job.build()
     module = sys.modules.get(job.method_cls.__module__)
     module_file = Path(getattr(module, "__file__", "") or "")
+    try:
+        source = inspect.getsource(job.method_cls)  # a learner's class defined in a notebook has no module file
+    except (OSError, TypeError):
+        source = ""
     settings = {
         "fit": {k: fit_kw.get(k, v) for k, v in FIT_DEFAULTS.items()} | {k: v for k, v in fit_kw.items()
                                                                           if k not in FIT_DEFAULTS},
         "method": f"{job.method_cls.__module__}.{job.method_cls.__qualname__}",
         "hyperparameters": {k: repr(v) for k, v in sorted(method.hyperparameters().items())},
         "data": fingerprint,
-        "code": _core_hash() + _source_hash([module_file]) if module_file.name else _core_hash(),
+        "code": library_hash() + (_source_hash([module_file]) if module_file.name else "") + _sha(source),
     }
     return _sha(json.dumps(settings, sort_keys=True, default=repr))
 
@@ -188,15 +191,11 @@ def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, A
     base = {"dataset": job.dataset, "method": job.label, "family": job.method_cls.family,
             "seed": job.seed, "settings": key}
     started = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same arithmetic in this process and in workers: identical rows
     try:
         row, result = run_row(data, job.dataset, job.label, job.build(), {}, job.seed, **fit_kw)
         output, labels = predict(result.model, data, "test", result.method)
     except NotApplicable as reason:
         return base | {"status": "n/a", "note": str(reason), "seconds": time.perf_counter() - started}
-    finally:
-        torch.set_num_threads(threads)
     row["test_f1"] = macro_f1(output.fused, labels, data.n_classes)
     row["seconds"] = time.perf_counter() - started
     return base | {"status": "ok", "note": ""} | {k: v for k, v in row.items() if k not in base}
@@ -205,13 +204,16 @@ def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, A
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(datasets: Mapping[str, MultimodalDataset], fit_kw: Mapping[str, Any]) -> None:
-    torch.set_num_threads(1)
+def _worker_init(datasets: Mapping[str, MultimodalDataset], todo: list[tuple[Job, str]],
+                 fit_kw: Mapping[str, Any]) -> None:
+    """Runs in each forked worker: the jobs are inherited, not pickled (a notebook's class cannot be)."""
+    torch.set_num_threads(1)  # the workers share the cores (mmlib's default is one thread anyway)
     os.environ["MMLIB_PROGRESS"] = "0"
-    _WORKER.update(datasets=datasets, fit_kw=fit_kw)
+    _WORKER.update(datasets=datasets, todo=todo, fit_kw=fit_kw)
 
 
-def _worker_run(job: Job, key: str) -> dict[str, Any]:
+def _worker_run(index: int) -> dict[str, Any]:
+    job, key = _WORKER["todo"][index]
     return _run_one(_WORKER["datasets"][job.dataset], job, key, _WORKER["fit_kw"])
 
 
@@ -306,16 +308,14 @@ def benchmark(
             finish(_run_one(data[job.dataset], job, key, fit_kw))
     else:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                                 initargs=(data, fit_kw)) as pool:
-            futures = [pool.submit(_worker_run, job, key) for job, key in todo]
-            try:
-                for future in as_completed(futures):
-                    finish(future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_worker_init,
+                                   initargs=(data, todo, fit_kw))
+        try:
+            futures = [pool.submit(_worker_run, i) for i in range(len(todo))]
+            for future in as_completed(futures):
+                finish(future.result())  # a failed run re-raises its error here
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     table = pd.DataFrame([done[(job.dataset, job.label, job.seed, key)] for job, key in jobs])
     if out is not None:

@@ -151,9 +151,24 @@ def test_a_learners_method_subclass_runs(tiny):
         def loss(self, output, batch):
             return self.factor * super().loss(output, batch)
 
-    table = B.benchmark({"toy": tiny}, {"mine": HalfLoss, "mine_2": (HalfLoss, {"factor": 2.0})}, [0], **FIT)
+    specs = {"mine": HalfLoss, "mine_2": (HalfLoss, {"factor": 2.0})}
+    table = B.benchmark({"toy": tiny}, specs, [0], **FIT)
     assert list(table["status"]) == ["ok", "ok"] and list(table["family"]) == ["learning objective"] * 2
     assert table["settings"].nunique() == 2
+    _same(B.benchmark({"toy": tiny}, specs, [0], workers=2, **FIT), table)  # a local class reaches the workers
+
+
+def test_an_error_in_a_worker_is_raised_not_hidden(tiny):
+    class Broken(Method):
+        name = "broken"
+
+        def loss(self, output, batch):
+            raise RuntimeError("a bug in a method")
+
+    with pytest.raises(RuntimeError, match="a bug in a method"):
+        B.benchmark({"toy": tiny}, {"b": Broken, "b2": Broken}, [0, 1], workers=2, **FIT)
+    with pytest.raises(RuntimeError, match="a bug in a method"):
+        B.benchmark({"toy": tiny}, {"b": Broken}, [0], **FIT)
 
 
 def test_bad_methods_list_the_valid_ones(tiny):
