@@ -215,7 +215,7 @@ for ax, name in zip(axes, DATASETS):
     classes = np.arange(DATASETS[name][0].n_classes)
     for i, (m, values) in enumerate(norms.items()):
         ax.bar(classes + 0.4 * i - 0.2, values.numpy(), width=0.4, label=m)
-    ax.set_title(f"{name}: per-class weight norm ‖W_m[c]‖ (frozen + plain head, seed {SEEDS[0]})")
+    ax.set_title(f"{name}: ‖W_m[c]‖ per class (frozen, plain head, seed {SEEDS[0]})", fontsize=10)
     ax.set_xlabel("class")
     ax.legend()
 fig.tight_layout()
