@@ -277,8 +277,8 @@ record(synthetic_baseline_acc=round(base_acc, 3), synthetic_rollingq_acc=round(r
 #   turns negative) and later training pulls it back; how much the attention now reacts
 #   to the corrupted samples varies a lot between seeds — the dynamic property comes back
 #   only partly.
-# * On mfeat the picture is different: no view captures the query (attention roughly
-#   follows the token counts and AIR is small or negative), the transformer is weaker than
+# * On mfeat the picture is different: no view captures the query (`fac` gets *less*
+#   attention than its share of the tokens and the AIR is negative), the transformer is weaker than
 #   the concatenation model of chapter 2, and rotation brings nothing. RollingQ fixes a
 #   specific failure — a query locked on one modality — not imbalance in general.
 #
