@@ -133,7 +133,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Audio's score is far above visual's, so $\rho$ is large and audio's encoder gets a small
+# In the first epochs both slices sit at chance (about 1/6) and which one counts as dominant
+# flips from batch to batch — yet, because of the jump at $\rho = 1$, whichever is ahead by a
+# hair already loses a quarter of its gradient. Then audio's score pulls away from visual's,
+# so $\rho$ is large and audio's encoder gets a small
 # fraction of its gradient while visual keeps $k = 1$. Note what OGM does **not** touch:
 # the fusion head. Audio's head slice $W^a$ keeps learning at full speed, so audio still
 # fits the training set quickly even with a slowed encoder — which is why, below, OGM-GE
@@ -286,8 +289,9 @@ pd.Series(verdict, name="vs. baseline").unstack(0)
 #   slowing audio down does not make the visual gradient large, and OGM leaves the audio head
 #   slice untouched. ReconBoost's visual stages are too few and too short (7 one-epoch visual stages
 #   in 15 epochs here, 100+ four-epoch stages in the paper) for visual to catch up.
-# * **PMR** helps the visual *encoder* (its linear probe rises) more than the fused accuracy:
-#   the prototype loss trains visual features, but the head still leans on audio.
+# * **PMR** nudges the visual slice up a little, with a large spread over seeds, and leaves the
+#   fused accuracy where it was: the prototype loss trains the visual features (compare the
+#   probe columns), but the head still leans on audio.
 # * **Re-learning** pulls both encoders back by a few percent; in 15 epochs that is too little
 #   to change the outcome.
 #
@@ -307,9 +311,10 @@ pd.Series(verdict, name="vs. baseline").unstack(0)
 # %%
 coef_audio, coef_visual = np.array(h["coef_audio"]), np.array(h["coef_visual"])
 score_audio, score_visual = np.array(h["score_audio"]), np.array(h["score_visual"])
-# OGM slows the dominant (audio) encoder and leaves the weak one alone
-assert (score_audio > score_visual).all() and (coef_audio < 1).all() and coef_visual.min() > 0.95
-assert coef_audio.mean() < coef_visual.mean()
+# once audio leads, OGM slows the dominant (audio) encoder and leaves the weak one alone
+leads = score_audio > score_visual + 0.05
+assert leads.sum() >= EPOCHS // 2
+assert (coef_audio[leads] < 1).all() and coef_visual[leads].min() > 0.99
 # every method trained to a sensible model on every data set
 chance = {name: 1 / d.n_classes for name, d in data.items()}
 assert all(row.test_acc > 2 * chance[row.dataset] for row in table.itertuples())
@@ -319,8 +324,10 @@ if "synthetic" in DATASETS:
     # ... and it does so through the weak modality: its visual slice is well above the baseline's
     vis = mean_std(table, "test_acc_visual")
     assert vis.loc[("synthetic", "InfoReg"), "mean"] > vis.loc[("synthetic", "baseline"), "mean"] + 0.2
-# InfoReg's regulation was active early (inside the window) and on the dominant modality only
-assert len(window) >= 1 and window[0] == 0 and max(hi["beta_visual"]) == 0.0
+# InfoReg's regulation starts inside the window and falls (almost) entirely on the dominant modality;
+# visual is regulated only on the odd early batch where it happens to score higher
+assert len(window) >= 1 and window[0] == 0
+assert np.sum(hi["beta_audio"]) > 5 * np.sum(hi["beta_visual"])
 not_better = sorted({label for (name, label), v in verdict.items() if v != "better"})
 print("methods that do not beat the baseline on at least one data set:", not_better)
 
