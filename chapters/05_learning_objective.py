@@ -139,7 +139,7 @@ draw_multitask_view();
 # function on flat gradient vectors; the method owns its update through the `step` hook
 # (one backward pass per loss and encoder). That costs about 1.8× a baseline step on the
 # synthetic data's small CNNs and about 3× on mfeat's tiny MLPs, where Python overhead
-# dominates (`python benchmarks/objective_overhead.py`; the other six methods cost
+# dominates (`python tests/benchmarks/objective_overhead.py`; the other six methods cost
 # 1.0–1.3× and 1.4–2.2×). Here it is on hand-made gradients — an
 # aligned pair, a conflicting pair, and the two degenerate cases in which the public
 # benchmark's version returns NaN:

@@ -10,7 +10,7 @@ the median over repeats of
   Re-learning's KMeans diagnosis runs only on its re-initialisation epochs, so the
   epoch ratio is the honest one for them).
 
-Usage: ``python benchmarks/optimization_overhead.py [--data synthetic] [--epochs 3] [--repeats 3] [--threads 1]``.
+Usage: ``python tests/benchmarks/optimization_overhead.py [--data synthetic] [--epochs 3] [--repeats 3] [--threads 1]``.
 OGM-GE's target (issue 4): per-step ratio <= 1.3.
 """
 

@@ -8,7 +8,7 @@ over repeats of milliseconds per optimisation step and its ratio to Baseline,
 seconds per epoch (G-Blending's extra evaluation passes fall at super-epoch
 boundaries, so its epoch ratio is the honest one), and the one-off set-up seconds.
 
-Usage: ``python benchmarks/objective_overhead.py [--data synthetic] [--epochs 5] [--repeats 3] [--threads 1]``.
+Usage: ``python tests/benchmarks/objective_overhead.py [--data synthetic] [--epochs 5] [--repeats 3] [--threads 1]``.
 MMPareto needs one backward pass per loss and encoder (here 1 + M + a head pass),
 so expect roughly 2x Baseline per step.
 """
