@@ -153,20 +153,21 @@ def fit(
     for epoch in bar:
         state.epoch, state.logs = epoch, {}
         method.on_epoch_start(state)
-        loss_sum, n_seen = torch.zeros(()), 0
-        correct: dict[str, Tensor] = {}
+        loss_sum, n_seen, correct = torch.zeros(()), 0, None
         for batch in method.sample(state):
             output, loss = method.step(state, batch)
             state.step += 1
-            n = len(batch)
-            loss_sum += loss.detach() * n
-            n_seen += n
+            n_seen += len(batch)
             with torch.no_grad():
-                for key, logits in [("acc", output.fused)] + [(f"acc_{m}", z) for m, z in output.logits.items()]:
-                    correct[key] = correct.get(key, 0) + (logits.argmax(1) == batch.y).sum()
+                loss_sum += loss.detach() * len(batch)
+                # one stacked arg-max for the fused and every modality's logits
+                hits = (torch.stack([output.fused, *output.logits.values()]).argmax(2) == batch.y).sum(1)
+                correct = hits if correct is None else correct + hits
         method.on_epoch_end(model, state)
         record: dict[str, float] = {"epoch": epoch, "loss": (loss_sum / max(n_seen, 1)).item()}
-        record.update({f"train_{k}": (v / max(n_seen, 1)).item() for k, v in correct.items()})
+        if correct is not None:
+            keys = ["train_acc"] + [f"train_acc_{m}" for m in output.logits]
+            record.update({k: v.item() / n_seen for k, v in zip(keys, correct)})
         for split in eval_splits:
             record.update({f"{split}_{k}": v for k, v in evaluate(model, data, split, method).items()})
         record.update({k: _epoch_mean(v) for k, v in state.logs.items()})
