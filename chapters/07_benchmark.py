@@ -303,8 +303,9 @@ print(f"\nsum of all run times: {total:.0f} s for {len(table)} runs "
 # %% [markdown]
 # Times depend on the machine and on what else runs on it, so read the ratios to the baseline.
 # The dearest methods pay for extra work that their papers state: UMT trains unimodal teachers
-# first, MMPareto needs one backward pass per loss, AGM and ReconBoost evaluate modalities
-# separately or train them in turn. None costs more than a few times the baseline; on these
+# first, sample-level valuation computes every sample's Shapley contribution every epoch,
+# MMPareto needs one backward pass per loss, AGM and ReconBoost evaluate modalities separately
+# or train them in turn. None costs more than a few times the baseline; on these
 # models the benchmark is limited by the number of runs (methods × data sets × seeds), not by
 # any one method.
 
