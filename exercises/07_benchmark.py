@@ -92,7 +92,7 @@ def dominated_by(means: pd.DataFrame, method: str) -> dict[str, list[str]]:
 #
 # Run your method in the benchmark next to every registered method. With the chapter's
 # settings and results file, the registered methods' runs are read from the log chapter 07
-# wrote (if you ran it), so only your method trains (about 20 s); otherwise everything trains
+# wrote (if you ran it), so only your method trains (seconds); otherwise everything trains
 # (about 3 minutes on a 2-core laptop).
 
 # %%
@@ -104,7 +104,7 @@ import mmlib.methods
 RESULTS = repo_root() / "_build/benchmark/07_default.csv"
 data = {name: load(name) for name in ["synthetic", "mfeat"]}
 mine = {"mine": MyMethod, **{m: m for m in mmlib.methods.names()}}
-table = benchmark(data, mine, [0, 1, 2], out=RESULTS, workers=2, epochs=12)
+table = benchmark(data, mine, [0, 1, 2], out=RESULTS, workers=2, epochs=20)
 print(dominated_by(method_means(table), "mine"))
 plot_relative_balance(table);
 
