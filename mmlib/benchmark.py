@@ -285,7 +285,8 @@ def benchmark(
         out: the table's CSV path (its run log is the same path with ``.jsonl``). Finished
             runs recorded there are reused, never recomputed; new ones are appended one by
             one as they finish. ``None`` keeps everything in memory.
-        workers: processes training runs in parallel (1: in this process).
+        workers: processes training runs in parallel (1: in this process; where the platform
+            cannot fork, always 1). The rows do not depend on it.
         on_row: called with each newly finished row, after it is saved.
         fit_kw: options of :func:`mmlib.train.run` / :func:`mmlib.train.fit` (epochs, lr, ...).
 
@@ -317,6 +318,8 @@ def benchmark(
         if on_row is not None:
             on_row(row)
 
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1  # workers inherit the jobs by fork (Windows has none): train here instead
     if workers <= 1 or len(todo) <= 1:
         if todo:
             _warm_up({job.dataset: data[job.dataset] for job, _ in todo})
