@@ -18,8 +18,9 @@
 #
 # **The protocol.** Every method trains the same model (the course's encoders, concatenation
 # fusion, 32-dimensional features) with the same optimizer (SGD, learning rate 0.05, momentum
-# 0.9, batch 64) for the same number of epochs, with the hyperparameters its chapter uses
-# (its paper's defaults, adapted where the chapter says so). We record, per run:
+# 0.9, batch 64) for the same number of epochs, with its default hyperparameters (those of its
+# file in `mmlib/methods/`: the paper's defaults, adapted where the file says why) — no method is
+# tuned on these data sets. We record, per run:
 # fused test accuracy and macro-F1, each modality's accuracy (its slice of the head), each
 # modality's Shapley contribution to the accuracy, the **imbalance** of those contributions
 #
