@@ -1,0 +1,38 @@
+"""The chapter-1 explorers, headless: their render functions and the widgets' wiring."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from mmlib.theory import shared_term_size
+from mmlib.widgets import render_shared_term, render_sweep, shared_term_explorer, sweep_explorer
+
+
+def test_shared_term_bars_are_the_closed_form():
+    fig = render_shared_term(audio_margin=4.0, visual_margin=0.5, n_classes=6)
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == pytest.approx([shared_term_size({"a": 4.0}, 6), shared_term_size({"v": 0.5}, 6),
+                                     shared_term_size({"a": 4.0, "v": 0.5}, 6)])
+    assert heights[2] < heights[1]  # the confident modality shrinks what the weak one gets
+
+
+def test_shared_term_explorer_redraws_on_slider_change():
+    box = shared_term_explorer(n_classes=4)
+    audio, visual, out = box.children
+    assert (audio.description, visual.description) == ("audio margin", "visual margin")
+    audio.value = 7.5  # triggers a redraw without a display; must not raise
+    assert out is box.children[-1]
+
+
+def test_sweep_render_and_unknown_level():
+    curves = {0.5: {"audio": [1.0, 0.5], "visual": [0.8, 0.7]}, 1.0: {"audio": [1.0, 0.4], "visual": [0.3, 0.1]}}
+    fig = render_sweep(curves, 1.0)
+    assert [line.get_label() for line in fig.axes[0].lines] == ["audio", "visual"]
+    assert list(fig.axes[0].lines[1].get_ydata()) == [0.3, 0.1]
+    with pytest.raises(KeyError, match="recorded levels"):
+        render_sweep(curves, 2.0)
+    slider = sweep_explorer(curves).children[0]
+    assert list(slider.options) == [0.5, 1.0]
+    slider.value = 0.5
