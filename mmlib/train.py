@@ -105,6 +105,35 @@ def _epoch_mean(values: list) -> float:
     return float(torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in values]).mean())
 
 
+def train_epoch(method: Method, state: TrainState, epoch: int) -> dict[str, float]:
+    """One epoch through the method's hooks (no evaluation): the mean training loss and
+    the running train accuracies (fused and per modality) over the epoch's batches.
+
+    ``on_epoch_start`` -> ``sample`` -> ``step`` per batch -> ``on_epoch_end``; ``fit``
+    calls this once per epoch, and the speed benchmarks time it directly.
+    """
+    state.epoch, state.logs = epoch, {}
+    method.on_epoch_start(state)
+    losses, sizes, predictions, labels, output = [], [], [], [], None
+    for batch in method.sample(state):
+        output, loss = method.step(state, batch)
+        state.step += 1
+        with torch.no_grad():  # keep per-step work to a few ops; reduce once at the end
+            losses.append(loss.detach())
+            predictions.append(torch.stack([output.fused, *output.logits.values()]).argmax(2))
+        sizes.append(len(batch))
+        labels.append(batch.y)
+    method.on_epoch_end(state.model, state)
+    if not losses:
+        return {"loss": 0.0}
+    n_seen = sum(sizes)
+    result = {"loss": (torch.stack(losses) @ torch.tensor(sizes, dtype=torch.float32)).item() / n_seen}
+    correct = (torch.cat(predictions, dim=1) == torch.cat(labels)).sum(1)
+    keys = ["train_acc"] + [f"train_acc_{m}" for m in output.logits]
+    result.update({k: v.item() / n_seen for k, v in zip(keys, correct)})
+    return result
+
+
 def fit(
     model: MultimodalModel,
     data: MultimodalDataset,
@@ -151,23 +180,7 @@ def fit(
     model.train()
     bar = tqdm(range(epochs), desc=method.name, leave=False, disable=not progress_enabled(progress))
     for epoch in bar:
-        state.epoch, state.logs = epoch, {}
-        method.on_epoch_start(state)
-        loss_sum, n_seen, correct = torch.zeros(()), 0, None
-        for batch in method.sample(state):
-            output, loss = method.step(state, batch)
-            state.step += 1
-            n_seen += len(batch)
-            with torch.no_grad():
-                loss_sum += loss.detach() * len(batch)
-                # one stacked arg-max for the fused and every modality's logits
-                hits = (torch.stack([output.fused, *output.logits.values()]).argmax(2) == batch.y).sum(1)
-                correct = hits if correct is None else correct + hits
-        method.on_epoch_end(model, state)
-        record: dict[str, float] = {"epoch": epoch, "loss": (loss_sum / max(n_seen, 1)).item()}
-        if correct is not None:
-            keys = ["train_acc"] + [f"train_acc_{m}" for m in output.logits]
-            record.update({k: v.item() / n_seen for k, v in zip(keys, correct)})
+        record = {"epoch": epoch, **train_epoch(method, state, epoch)}
         for split in eval_splits:
             record.update({f"{split}_{k}": v for k, v in evaluate(model, data, split, method).items()})
         record.update({k: _epoch_mean(v) for k, v in state.logs.items()})

@@ -24,7 +24,7 @@ import torch
 from mmlib.data import load
 from mmlib.methods import get
 from mmlib.models import build_model
-from mmlib.train import OPTIMIZERS, TrainState, seed_everything
+from mmlib.train import OPTIMIZERS, TrainState, seed_everything, train_epoch
 
 METHODS = ["baseline", "mmpareto", "mmcosine", "umt", "gblending", "cml", "mbsd", "lfm"]
 
@@ -40,17 +40,10 @@ def time_method(data, name: str, epochs: int, seed: int = 0) -> tuple[float, flo
     method.setup(state)
     setup_seconds = time.perf_counter() - started
     model.train()
-    steps = 0
     started = time.perf_counter()
     for epoch in range(epochs):
-        state.epoch, state.logs = epoch, {}
-        method.on_epoch_start(state)
-        for batch in method.sample(state):
-            method.step(state, batch)
-            state.step += 1
-            steps += 1
-        method.on_epoch_end(model, state)
-    return setup_seconds, time.perf_counter() - started, steps
+        train_epoch(method, state, epoch)
+    return setup_seconds, time.perf_counter() - started, state.step
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import torch
 from mmlib.data import load
 from mmlib.methods import get
 from mmlib.models import build_model
-from mmlib.train import OPTIMIZERS, TrainState, seed_everything
+from mmlib.train import OPTIMIZERS, TrainState, seed_everything, train_epoch
 
 METHODS = ["baseline", "ogm_ge", "agm", "pmr", "inforeg", "reconboost", "relearning"]
 
@@ -39,17 +39,10 @@ def time_epochs(data, name: str, epochs: int, seed: int = 0, method_kw: dict | N
     state = TrainState(model, data, optimizer, generator, epochs, 64)
     method.setup(state)
     model.train()
-    steps = 0
     started = time.perf_counter()
     for epoch in range(epochs):
-        state.epoch, state.logs = epoch, {}
-        method.on_epoch_start(state)
-        for batch in method.sample(state):
-            method.step(state, batch)
-            state.step += 1
-            steps += 1
-        method.on_epoch_end(model, state)
-    return time.perf_counter() - started, steps
+        train_epoch(method, state, epoch)
+    return time.perf_counter() - started, state.step
 
 
 def main() -> None:
