@@ -28,6 +28,14 @@ def softmax_minus_onehot(logits: Tensor, labels: Tensor) -> Tensor:
     return F.softmax(logits, dim=1) - F.one_hot(labels, logits.shape[1]).to(logits.dtype)
 
 
+def _reduced_shared_term(logits: Tensor, labels: Tensor, reduction: str) -> Tensor:
+    """The shared term, divided by the batch size for a mean-reduced loss."""
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    shared = softmax_minus_onehot(logits, labels)
+    return shared / logits.shape[0] if reduction == "mean" else shared
+
+
 def additive_logits(features: Mapping[str, Tensor], weights: Mapping[str, Tensor], bias: Tensor) -> Tensor:
     """``f = sum_m h_m W_m^T + b`` — the fused logits as a sum of unimodal parts."""
     return sum(features[m] @ weights[m].T for m in weights) + bias
@@ -36,22 +44,14 @@ def additive_logits(features: Mapping[str, Tensor], weights: Mapping[str, Tensor
 def feature_gradients(logits: Tensor, labels: Tensor, weights: Mapping[str, Tensor],
                       reduction: str = "mean") -> dict[str, Tensor]:
     """``dL/dh_m = (softmax(f) - onehot(y)) W_m`` for every modality (mean or sum over the batch)."""
-    shared = softmax_minus_onehot(logits, labels)
-    if reduction == "mean":
-        shared = shared / logits.shape[0]
-    elif reduction != "sum":
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    shared = _reduced_shared_term(logits, labels, reduction)
     return {m: shared @ w for m, w in weights.items()}
 
 
 def head_gradients(logits: Tensor, labels: Tensor, features: Mapping[str, Tensor],
                    reduction: str = "mean") -> dict[str, Tensor]:
     """``dL/dW_m = (softmax(f) - onehot(y))^T h_m`` for every modality."""
-    shared = softmax_minus_onehot(logits, labels)
-    if reduction == "mean":
-        shared = shared / logits.shape[0]
-    elif reduction != "sum":
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    shared = _reduced_shared_term(logits, labels, reduction)
     return {m: shared.T @ h for m, h in features.items()}
 
 
