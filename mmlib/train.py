@@ -39,6 +39,25 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
+class DivergedError(FloatingPointError):
+    """A training run whose loss stopped being finite (NaN or inf).
+
+    :func:`fit` raises it at the first non-finite loss (``on_nonfinite="raise"``, the
+    default), naming the method, the epoch and the step; with ``on_nonfinite="record"``
+    it stops the run and returns a :class:`History` whose ``status`` is ``"diverged"``
+    and whose ``diverged`` holds the same three facts. The benchmark records such runs
+    with ``status == "diverged"`` and leaves them out of every mean and frontier.
+    """
+
+    def __init__(self, method: str, epoch: int, step: int, loss: float) -> None:
+        self.method, self.epoch, self.step, self.loss = method, epoch, step, loss
+        super().__init__(f"method {method!r} diverged: the training loss became {loss} at epoch {epoch}, "
+                         f"step {step} (lower the learning rate or the method's step-size hyperparameters)")
+
+    def __reduce__(self):  # picklable across benchmark worker processes
+        return (type(self), (self.method, self.epoch, self.step, self.loss))
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
     random.seed(seed)
