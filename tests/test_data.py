@@ -36,8 +36,8 @@ def test_synthetic_more_modalities():
 
 @pytest.mark.parametrize("bad, message", [
     (dict(noise={"smell": 1.0}), "valid: \\['audio', 'visual'\\]"),
-    (dict(n_modalities=1), "at least 2"),
-    (dict(corruption=1.5), "must lie in \\[0, 1\\]"),
+    (dict(n_modalities=1), "n_modalities must be an integer in \\[2, 16\\]"),
+    (dict(corruption=1.5), "corruption must be a finite number in \\[0, 1\\]"),
 ])
 def test_synthetic_bad_knobs(bad, message):
     with pytest.raises((KeyError, ValueError), match=message):

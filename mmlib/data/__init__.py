@@ -3,7 +3,9 @@
 Names: ``synthetic`` (generated), ``mfeat`` (real, shipped in ``data/``), and
 ``cremad`` / ``kinetics_sounds`` (the seed papers' data sets, read from the
 layouts their authors' repositories use; they take ``root=``). An unknown name or
-option is an error that lists the valid ones.
+option is an error that lists the valid ones; a bad option value is a ``TypeError`` or
+``ValueError`` stating the valid range; a file that cannot be read, or a data set with
+an empty or overlapping split, is a :class:`DataError` naming the file or the split.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from .checks import DataError
 from .dataset import SPLITS, Batch, MultimodalDataset, stratified_split
 from .mfeat import load_mfeat
 from .synthetic import load_synthetic
@@ -41,7 +44,7 @@ def options(name: str) -> list[str]:
 
 
 def _loader(name: str) -> Callable[..., MultimodalDataset]:
-    if name not in LOADERS:
+    if not isinstance(name, str) or name not in LOADERS:
         raise KeyError(f"unknown data set {name!r}; valid names: {names()}")
     return LOADERS[name]
 
@@ -56,4 +59,4 @@ def load(name: str, **opts: Any) -> MultimodalDataset:
     return loader(**opts)
 
 
-__all__ = ["Batch", "MultimodalDataset", "SPLITS", "load", "names", "options", "stratified_split"]
+__all__ = ["Batch", "DataError", "MultimodalDataset", "SPLITS", "load", "names", "options", "stratified_split"]

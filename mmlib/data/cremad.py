@@ -40,6 +40,7 @@ and 4.5 GB of frames as float32; use ``image_size``, ``frame_mode="mean"`` or
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +49,11 @@ from scipy.io import wavfile
 from scipy.signal import resample_poly
 from torch import Tensor
 
+from . import checks
+from .checks import DataError
 from .dataset import MultimodalDataset
 from .frames import FRAME_MODES, read_frames
-from .layout import build_real_dataset, read_list, require_layout
+from .layout import build_real_dataset, check_options, read_list, require_layout
 
 CLASSES = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
 SAMPLE_RATE = 22050
@@ -78,16 +81,35 @@ def parse_row(line: str) -> tuple[str, int]:
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """A wav file as mono float64 samples in [-1, 1] and its sample rate."""
+    """A wav file as mono float64 samples in [-1, 1] and its sample rate.
+
+    A file that cannot be read or decoded (unreadable, truncated, not a wav, no
+    samples, non-finite samples) is a :class:`DataError` naming its path, chained
+    from the decoder's error.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    rate, samples = wavfile.read(path)
+    try:
+        with warnings.catch_warnings():
+            # a truncated file is read short with only a warning: make it an error
+            warnings.filterwarnings("error", message="Reached EOF prematurely", category=wavfile.WavFileWarning)
+            rate, samples = wavfile.read(path)
+    except Exception as error:  # scipy raises ValueError, EOFError, struct.error, WavFileWarning...
+        raise DataError(f"cannot read audio file {path}: {checks.describe(error)}; expected a PCM wav file "
+                        f"(replace it or remove its line from the list file)") from error
+    if samples.size == 0:
+        raise DataError(f"cannot read audio file {path}: it holds no samples")
+    if samples.ndim > 2 or rate <= 0:
+        raise DataError(f"cannot read audio file {path}: unexpected layout (rate {rate}, array shape "
+                        f"{samples.shape})")
     if samples.dtype == np.uint8:
         samples = (samples.astype(np.float64) - 128.0) / 128.0
     elif np.issubdtype(samples.dtype, np.integer):
         samples = samples.astype(np.float64) / float(np.iinfo(samples.dtype).max + 1)
     else:
         samples = samples.astype(np.float64)
+        if not np.isfinite(samples).all():
+            raise DataError(f"cannot read audio file {path}: it holds non-finite samples (NaN or inf)")
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     return samples, int(rate)
@@ -140,10 +162,8 @@ def load_cremad(
         ``audio``: ``(N, 1, 257, 188)``; ``visual``: ``(N, 3*n_frames or 3, S, S)``; six
         classes ``NEU HAP SAD FEA DIS ANG`` (indices 0..5); splits train/val/test.
     """
-    if n_frames < 1 or image_size < 1:
-        raise ValueError(f"n_frames and image_size must be positive, got {n_frames} and {image_size}")
-    if frame_mode not in FRAME_MODES:
-        raise ValueError(f"unknown frame_mode {frame_mode!r}; valid modes: {list(FRAME_MODES)}")
+    n_frames, frame_mode, image_size, val_fraction, seed, max_samples, skip_missing, progress = check_options(
+        n_frames, frame_mode, image_size, val_fraction, seed, max_samples, skip_missing, progress, FRAME_MODES)
     root = require_layout(root, ENTRIES, LAYOUT, "cremad")
     readers = {
         "audio": lambda clip: three_seconds(*read_wav(root / "AudioWAV" / f"{clip}.wav")),
@@ -151,8 +171,8 @@ def load_cremad(
     }
     return build_real_dataset(
         "cremad",
-        read_list(root / "train.csv", parse_row, ROW_HELP),
-        read_list(root / "test.csv", parse_row, ROW_HELP),
+        read_list(root / "train.csv", parse_row, ROW_HELP, split="train"),
+        read_list(root / "test.csv", parse_row, ROW_HELP, split="test"),
         readers, list(CLASSES), val_fraction, seed, max_samples, skip_missing, progress,
         info={"root": str(root), "n_frames": n_frames, "frame_mode": frame_mode, "image_size": image_size,
               "audio": f"log(|STFT|+1e-7), {SAMPLE_RATE} Hz, {DURATION_S} s, n_fft {N_FFT}, hop {HOP}"},

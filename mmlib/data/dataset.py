@@ -12,7 +12,12 @@ from typing import Iterator, Mapping
 import torch
 from torch import Tensor
 
+from . import checks
+from .checks import DataError
+
 SPLITS = ("train", "val", "test")
+#: Elements per chunk when checking that features are finite (bounds the temporary mask).
+FINITE_CHUNK = 1 << 24
 
 
 @dataclass
@@ -39,10 +44,12 @@ def stratified_split(labels: Tensor, fractions: tuple[float, float, float], seed
     """Split sample indices into train / val / test, class by class, reproducibly.
 
     Every class is shuffled with ``seed`` and cut by ``fractions`` (train, val,
-    test; they must sum to 1), so each split keeps the class proportions.
+    test; each in (0, 1), summing to 1), so each split keeps the class proportions.
+    A class too small to give every split at least one sample is a :class:`DataError`
+    naming the class (its label index) and the split left without it.
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    fractions = checks.fractions("fractions", fractions)
+    seed = checks.seed(seed)
     generator = torch.Generator().manual_seed(seed)
     parts: dict[str, list[Tensor]] = {name: [] for name in SPLITS}
     for c in torch.unique(labels):
@@ -50,10 +57,25 @@ def stratified_split(labels: Tensor, fractions: tuple[float, float, float], seed
         members = members[torch.randperm(len(members), generator=generator)]
         n_train = int(round(fractions[0] * len(members)))
         n_val = int(round(fractions[1] * len(members)))
-        parts["train"].append(members[:n_train])
-        parts["val"].append(members[n_train:n_train + n_val])
-        parts["test"].append(members[n_train + n_val:])
+        chunks = {"train": members[:n_train], "val": members[n_train:n_train + n_val],
+                  "test": members[n_train + n_val:]}
+        for name, chunk in chunks.items():
+            if len(chunk) == 0:
+                raise DataError(
+                    f"class {int(c)} has {len(members)} sample(s), too few to populate every split with "
+                    f"fractions {fractions}: its {name} split would get none; each class needs at least "
+                    f"{_smallest_class(fractions)} samples (use more samples or other fractions)")
+            parts[name].append(chunk)
     return {name: torch.sort(torch.cat(chunks)).values for name, chunks in parts.items()}
+
+
+def _smallest_class(fractions: tuple[float, float, float]) -> int:
+    """The smallest class size that :func:`stratified_split` cuts into three non-empty parts."""
+    for size in range(3, 100_000):
+        n_train, n_val = int(round(fractions[0] * size)), int(round(fractions[1] * size))
+        if n_train >= 1 and n_val >= 1 and size - n_train - n_val >= 1:
+            return size
+    return 100_000
 
 
 @dataclass
@@ -77,13 +99,74 @@ class MultimodalDataset:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_labels()
+        self._check_modalities()
+        self._check_splits()
+
+    def _where(self) -> str:
+        return f"data set {self.name!r}"
+
+    def _check_labels(self) -> None:
+        if not isinstance(self.labels, Tensor) or self.labels.ndim != 1 or self.labels.is_floating_point() \
+                or self.labels.is_complex() or self.labels.dtype == torch.bool:
+            raise DataError(f"{self._where()}: labels must be a 1-D integer tensor of class indices, got "
+                            f"{_describe_tensor(self.labels)}")
+        if len(self.classes) == 0:
+            raise DataError(f"{self._where()}: classes is empty; give the class names, index-aligned with the labels")
+        if len(self.labels) == 0:
+            raise DataError(f"{self._where()}: there are no samples (labels is empty)")
+        low, high = int(self.labels.min()), int(self.labels.max())
+        if low < 0 or high >= len(self.classes):
+            bad = self.labels[(self.labels < 0) | (self.labels >= len(self.classes))]
+            raise DataError(f"{self._where()}: {len(bad)} label(s) out of range, e.g. {bad[:3].tolist()}; valid "
+                            f"labels: 0..{len(self.classes) - 1} ({len(self.classes)} classes)")
+
+    def _check_modalities(self) -> None:
+        if not self.modalities:
+            raise DataError(f"{self._where()}: no modalities; a data set needs at least one")
         n = int(self.labels.shape[0])
         for m, tensor in self.modalities.items():
+            if not isinstance(tensor, Tensor) or tensor.ndim == 0:
+                raise DataError(f"{self._where()}: modality {m!r} must be a tensor whose first axis is the "
+                                f"sample, got {_describe_tensor(tensor)}")
             if tensor.shape[0] != n:
-                raise ValueError(f"modality {m!r} has {tensor.shape[0]} samples, labels have {n}")
+                raise DataError(f"{self._where()}: modality {m!r} has {tensor.shape[0]} samples, labels have {n}")
+            if tensor.is_floating_point() or tensor.is_complex():
+                flat = tensor.reshape(-1)
+                for start in range(0, flat.numel(), FINITE_CHUNK):
+                    chunk = flat[start:start + FINITE_CHUNK]
+                    if not bool(torch.isfinite(chunk).all()):
+                        per_sample = tensor.reshape(n, -1)
+                        bad = [i for i in range(n) if not bool(torch.isfinite(per_sample[i]).all())]
+                        raise DataError(f"{self._where()}: modality {m!r} holds non-finite values (NaN or inf) "
+                                        f"in {len(bad)} sample(s), e.g. sample(s) {bad[:3]}")
+
+    def _check_splits(self) -> None:
         missing = [s for s in SPLITS if s not in self.splits]
         if missing:
-            raise ValueError(f"splits {missing} are missing; a data set needs {list(SPLITS)}")
+            raise DataError(f"{self._where()}: splits {missing} are missing; a data set needs {list(SPLITS)}")
+        n = int(self.labels.shape[0])
+        for split, index in self.splits.items():
+            if not isinstance(index, Tensor) or index.ndim != 1 or index.is_floating_point() \
+                    or index.is_complex() or index.dtype == torch.bool:
+                raise DataError(f"{self._where()}: split {split!r} must be a 1-D integer tensor of sample "
+                                f"indices, got {_describe_tensor(index)}")
+            if len(index) == 0:
+                raise DataError(f"{self._where()}: split {split!r} is empty (0 samples); every split needs at "
+                                f"least one sample")
+            low, high = int(index.min()), int(index.max())
+            if low < 0 or high >= n:
+                raise DataError(f"{self._where()}: split {split!r} indexes sample {low if low < 0 else high}, "
+                                f"out of range; valid indices: 0..{n - 1}")
+            repeated = len(index) - len(torch.unique(index))
+            if repeated:
+                raise DataError(f"{self._where()}: split {split!r} lists {repeated} sample(s) more than once")
+        for i, first in enumerate(SPLITS):
+            for second in SPLITS[i + 1:]:
+                shared = self.splits[first][torch.isin(self.splits[first], self.splits[second])]
+                if len(shared):
+                    raise DataError(f"{self._where()}: splits {first!r} and {second!r} overlap in "
+                                    f"{len(shared)} sample(s), e.g. {shared[:3].tolist()}; splits must be disjoint")
 
     @property
     def modality_names(self) -> list[str]:
@@ -120,6 +203,7 @@ class MultimodalDataset:
         index: Tensor | None = None,
     ) -> Iterator[Batch]:
         """Minibatches of a split (or of the explicit sample ``index``), optionally shuffled."""
+        batch_size = checks.integer("batch_size", batch_size, 1)
         idx = self._check_split(split) if index is None else index
         if shuffle:
             idx = idx[torch.randperm(len(idx), generator=generator)]
@@ -128,6 +212,12 @@ class MultimodalDataset:
 
     def select(self, modalities: list[str] | tuple[str, ...]) -> "MultimodalDataset":
         """The same samples restricted to some modalities (in the given order)."""
+        if isinstance(modalities, str) or not isinstance(modalities, (list, tuple)) or not modalities:
+            raise TypeError(f"modalities must be a non-empty list of modality names from {self.modality_names}, "
+                            f"got {modalities!r}")
+        repeated = sorted({m for m in modalities if list(modalities).count(m) > 1})
+        if repeated:
+            raise ValueError(f"modalities {repeated} are listed more than once; valid: {self.modality_names}")
         unknown = [m for m in modalities if m not in self.modalities]
         if unknown:
             raise KeyError(f"unknown modalities {unknown}; valid: {self.modality_names}")
@@ -138,3 +228,9 @@ class MultimodalDataset:
         shapes = ", ".join(f"{m}: {tuple(s)}" for m, s in self.input_shapes.items())
         sizes = ", ".join(f"{s}={len(i)}" for s, i in self.splits.items())
         return f"MultimodalDataset({self.name!r}, {self.n_classes} classes, {{{shapes}}}, {sizes})"
+
+
+def _describe_tensor(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{type(value).__name__}"

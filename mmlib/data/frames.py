@@ -31,6 +31,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from . import checks
+from .checks import DataError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FRAME_MODES = ("stack", "mean")
@@ -43,10 +46,16 @@ def natural_key(name: str) -> list:
 
 
 def list_frames(folder: Path) -> list[Path]:
-    """The ``.jpg`` frames of ``folder`` in natural order (empty if the folder is absent)."""
+    """The ``.jpg`` frames of ``folder`` in natural order (empty if the folder is absent).
+
+    A folder that cannot be listed is a :class:`DataError` naming it.
+    """
     if not folder.is_dir():
         return []
-    frames = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+    try:
+        frames = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+    except OSError as error:
+        raise DataError(f"cannot list frame folder {folder}: {checks.describe(error)}") from error
     return sorted(frames, key=lambda p: natural_key(p.name))
 
 
@@ -61,9 +70,17 @@ def segment_middles(n_available: int, n_frames: int) -> list[int]:
 
 
 def load_image(path: Path, size: int) -> Tensor:
-    """One RGB image as a normalised ``3 x size x size`` float tensor."""
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
+    """One RGB image as a normalised ``3 x size x size`` float tensor.
+
+    A file that cannot be read or decoded as an image (unreadable, truncated, not an
+    image) is a :class:`DataError` naming its path, chained from the decoder's error.
+    """
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise DataError(f"cannot read frame {path}: {checks.describe(error)}; expected a JPEG image "
+                        f"(replace the file or remove it from its folder)") from error
     x = torch.from_numpy(pixels / 255.0).permute(2, 0, 1)
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)

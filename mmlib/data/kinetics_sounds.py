@@ -51,9 +51,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import checks
+from .checks import DataError
 from .dataset import MultimodalDataset
 from .frames import FRAME_MODES, read_frames
-from .layout import build_real_dataset, read_list, require_layout
+from .layout import build_real_dataset, check_options, read_list, require_layout
 
 N_CLASSES = 31
 ROW_HELP = ("'<clip>,10,<label>' (OGM-GE) or '<clip> <label>' (BalanceBenchmark), "
@@ -85,12 +87,33 @@ def parse_row(line: str) -> tuple[str, int]:
 
 
 def read_fbank(path: Path) -> Tensor:
-    """A stored ``T x F`` fbank as a ``1 x F x T`` float tensor."""
+    """A stored ``T x F`` fbank as a ``1 x F x T`` float tensor.
+
+    A file that cannot be read or decoded (unreadable, truncated, not a ``.npy``
+    array), or whose array is not 2-D, not numeric or not finite, is a
+    :class:`DataError` naming its path, chained from the decoder's error.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    fbank = np.load(path)
+    try:
+        fbank = np.load(path)
+    except Exception as error:  # numpy raises ValueError, EOFError, OSError, UnpicklingError...
+        raise DataError(f"cannot read fbank file {path}: {checks.describe(error)}; expected a .npy array "
+                        f"of frames x mel bins (1024 x 128)") from error
+    if not isinstance(fbank, np.ndarray):
+        fbank_kind = type(fbank).__name__
+        if hasattr(fbank, "close"):
+            fbank.close()
+        raise DataError(f"cannot read fbank file {path}: it holds a {fbank_kind}, not one .npy array; "
+                        f"expected frames x mel bins (1024 x 128)")
     if fbank.ndim != 2:
-        raise ValueError(f"{path} holds an array of shape {fbank.shape}; expected 2-D frames x mel bins (1024 x 128)")
+        raise DataError(f"{path} holds an array of shape {fbank.shape}; expected 2-D frames x mel bins (1024 x 128)")
+    if not (np.issubdtype(fbank.dtype, np.floating) or np.issubdtype(fbank.dtype, np.integer)):
+        raise DataError(f"{path} holds an array of dtype {fbank.dtype}; expected float fbank values")
+    if fbank.size == 0:
+        raise DataError(f"{path} holds an empty array of shape {fbank.shape}; expected frames x mel bins (1024 x 128)")
+    if not np.isfinite(fbank).all():
+        raise DataError(f"{path} holds {int((~np.isfinite(fbank)).sum())} non-finite value(s) (NaN or inf)")
     return torch.from_numpy(np.ascontiguousarray(fbank.T, dtype=np.float32)).unsqueeze(0)
 
 
@@ -125,10 +148,13 @@ def load_kinetics_sounds(
         ``audio``: ``(N, 1, 128, 1024)`` for the standard fbanks; ``visual``:
         ``(N, 3*n_frames or 3, S, S)``; 31 classes ``"0"``..``"30"``; splits train/val/test.
     """
-    if n_frames < 1 or image_size < 1:
-        raise ValueError(f"n_frames and image_size must be positive, got {n_frames} and {image_size}")
-    if frame_mode not in FRAME_MODES:
-        raise ValueError(f"unknown frame_mode {frame_mode!r}; valid modes: {list(FRAME_MODES)}")
+    n_frames, frame_mode, image_size, val_fraction, seed, max_samples, skip_missing, progress = check_options(
+        n_frames, frame_mode, image_size, val_fraction, seed, max_samples, skip_missing, progress, FRAME_MODES)
+    train_list = checks.file_name("train_list", train_list)
+    test_list = checks.file_name("test_list", test_list)
+    if train_list == test_list:
+        raise ValueError(f"train_list and test_list both name {train_list!r}; the train and test splits "
+                         f"need two different list files")
     entries = {train_list: "file", test_list: "file", "audio": "folder", "visual": "folder"}
     root = require_layout(root, entries, layout(train_list, test_list), "kinetics_sounds")
     readers = {
@@ -137,8 +163,8 @@ def load_kinetics_sounds(
     }
     return build_real_dataset(
         "kinetics_sounds",
-        read_list(root / train_list, parse_row, ROW_HELP),
-        read_list(root / test_list, parse_row, ROW_HELP),
+        read_list(root / train_list, parse_row, ROW_HELP, split="train"),
+        read_list(root / test_list, parse_row, ROW_HELP, split="test"),
         readers, [str(c) for c in range(N_CLASSES)], val_fraction, seed, max_samples, skip_missing, progress,
         info={"root": str(root), "n_frames": n_frames, "frame_mode": frame_mode, "image_size": image_size,
               "audio": "stored kaldi fbank (process_audio.py), transposed to mel x frames"},

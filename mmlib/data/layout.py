@@ -15,7 +15,11 @@ Everything is read once and kept as CPU tensors (move them to a GPU yourself).
 Missing pieces are errors that name the file and the expected layout; a clip whose
 files are missing is an error naming the clip, or is skipped with
 ``skip_missing=True`` (the skipped ids are in ``info["skipped"]`` and a warning
-says how many).
+says how many). A file that exists but cannot be read or decoded (unreadable,
+truncated, not a wav / npy / image, wrong shape, non-finite values) is a
+:class:`~mmlib.data.DataError` naming its path, never skipped. A split left empty
+(an empty list file, every clip skipped, a ``val_fraction`` that rounds to no clip)
+is a ``DataError`` naming the split.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import checks
+from .checks import DataError
 from .dataset import MultimodalDataset
+
+#: Bounds of the frame options shared by the real-layout loaders.
+MAX_FRAMES = 100
+MAX_IMAGE_SIZE = 4096
 
 FINISH_CHUNK = 256
 
@@ -50,7 +60,7 @@ def require_layout(root: str | Path | None, entries: dict[str, str], layout: str
     """
     if root is None:
         raise FileNotFoundError(f"load({name!r}) needs root=<folder with the {name} files>; expected layout:\n{layout}")
-    root = Path(root)
+    root = checks.root_path("root", root)
     if not root.is_dir():
         raise FileNotFoundError(f"{name} root {root} is not a folder; expected layout:\n{layout}")
     missing = []
@@ -63,25 +73,39 @@ def require_layout(root: str | Path | None, entries: dict[str, str], layout: str
     return root
 
 
-def read_list(path: Path, parse: Callable[[str], tuple[str, int]], row_help: str) -> list[ListedClip]:
+def read_list(path: Path, parse: Callable[[str], tuple[str, int]], row_help: str,
+              split: str | None = None) -> list[ListedClip]:
     """The clips of a list file; ``parse`` turns one non-blank line into ``(clip, label)``.
 
     A line ``parse`` rejects (``ValueError``) is reported with its file, line number
-    and ``row_help`` (what a good line looks like).
+    and ``row_help`` (what a good line looks like); a clip listed twice, an empty list
+    (naming ``split``, the split it feeds) or a file that cannot be read is a
+    :class:`DataError` naming the file.
     """
     clips = []
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                clip, label = parse(line.strip())
-            except ValueError as error:
-                raise ValueError(f"{path.name} line {number} ({line.strip()!r}): {error}; "
-                                 f"expected {row_help}") from None
-            clips.append(ListedClip(clip, label, f"{path.name} line {number}"))
+    seen: dict[str, int] = {}
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = list(handle)
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read list file {path}: {checks.describe(error)}; expected a text file with "
+                        f"one clip per line: {row_help}") from error
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            clip, label = parse(line.strip())
+        except ValueError as error:
+            raise DataError(f"{path.name} line {number} ({line.strip()!r}): {error}; "
+                            f"expected {row_help}") from None
+        if clip in seen:
+            raise DataError(f"{path} lists clip {clip!r} twice (lines {seen[clip]} and {number}); "
+                            f"remove one of the lines")
+        seen[clip] = number
+        clips.append(ListedClip(clip, label, f"{path.name} line {number}"))
     if not clips:
-        raise ValueError(f"{path} lists no clips; expected one clip per line: {row_help}")
+        feeds = f", so the {split} split would be empty" if split else ""
+        raise DataError(f"{path} lists no clips{feeds}; expected one clip per line: {row_help}")
     return clips
 
 
@@ -130,8 +154,8 @@ def load_clips(clips: list[ListedClip], readers: dict[str, Callable[[str], Tenso
             continue
         for m, tensor in sample.items():
             if data[m] and tensor.shape != data[m][0].shape:
-                raise ValueError(f"clip {item.clip!r} ({item.source}) gives {m} of shape {tuple(tensor.shape)}, "
-                                 f"but earlier clips give {tuple(data[m][0].shape)}")
+                raise DataError(f"clip {item.clip!r} ({item.source}) gives {m} of shape {tuple(tensor.shape)}, "
+                                f"but earlier clips give {tuple(data[m][0].shape)}")
             data[m].append(tensor)
         kept.append(item)
     return data, kept, skipped
@@ -160,7 +184,8 @@ def build_real_dataset(
     """
     overlap = sorted({c.clip for c in train_clips} & {c.clip for c in test_clips})
     if overlap:
-        raise ValueError(f"{len(overlap)} clip(s) are in both the train and the test list, e.g. {overlap[:3]}")
+        raise DataError(f"{len(overlap)} clip(s) are in both the train and the test list, e.g. {overlap[:3]}; "
+                        f"the train/val and test splits must not overlap")
     train_clips = subsample(train_clips, max_samples, seed)
     test_clips = subsample(test_clips, max_samples, seed)
     train_data, train_kept, train_skipped = load_clips(train_clips, readers, skip_missing, progress, f"{name} train")
@@ -169,13 +194,18 @@ def build_real_dataset(
     if skipped:
         warnings.warn(f"{name}: skipped {len(skipped)} listed clip(s) with missing files "
                       f"(ids in info['skipped'])", stacklevel=3)
-    if not train_kept or not test_kept:
-        raise ValueError(f"{name}: no clip of the {'train' if not train_kept else 'test'} list could be read")
+    for split, listed, kept in (("train", train_clips, train_kept), ("test", test_clips, test_kept)):
+        if not kept:
+            raise DataError(f"{name}: the {split} split is empty: none of the {len(listed)} clip(s) of the "
+                            f"{split} list could be read (all skipped as missing)")
     modalities = {m: torch.stack(train_data[m] + test_data[m]) for m in readers}
     for m, transform in (finish or {}).items():
         modalities[m] = torch.cat([transform(chunk) for chunk in modalities[m].split(FINISH_CHUNK)])
     labels = torch.tensor([c.label for c in train_kept + test_kept], dtype=torch.long)
     train, val = holdout_split(labels[:len(train_kept)], val_fraction, seed)
+    if len(val) == 0:
+        raise DataError(f"{name}: the val split is empty: val_fraction={val_fraction} of each class of the "
+                        f"{len(train_kept)} train clip(s) rounds to 0 clips; raise val_fraction or max_samples")
     test = torch.arange(len(train_kept), len(labels))
     return MultimodalDataset(
         name=name,
@@ -186,3 +216,20 @@ def build_real_dataset(
         info={**info, "clips": [c.clip for c in train_kept + test_kept], "skipped": skipped,
               "val_fraction": val_fraction, "seed": seed, "max_samples": max_samples},
     )
+
+
+def check_options(n_frames: object, frame_mode: object, image_size: object, val_fraction: object, seed: object,
+                  max_samples: object, skip_missing: object, progress: object, frame_modes: tuple[str, ...],
+                  ) -> tuple[int, str, int, float, int, int | None, bool, bool | None]:
+    """The options the real-layout loaders share, checked (the errors state the valid ranges)."""
+    n_frames = checks.integer("n_frames", n_frames, 1, MAX_FRAMES)
+    image_size = checks.integer("image_size", image_size, 1, MAX_IMAGE_SIZE)
+    if frame_mode not in frame_modes:
+        raise ValueError(f"unknown frame_mode {frame_mode!r}; valid modes: {list(frame_modes)}")
+    val_fraction = checks.number("val_fraction", val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    seed = checks.seed(seed)
+    if max_samples is not None:
+        max_samples = checks.integer("max_samples", max_samples, 1)
+    skip_missing = checks.flag("skip_missing", skip_missing)
+    progress = checks.flag("progress", progress, allow_none=True)
+    return n_frames, str(frame_mode), image_size, val_fraction, seed, max_samples, skip_missing, progress

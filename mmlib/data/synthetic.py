@@ -28,17 +28,26 @@ to get the corrupted-audio samples right.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Mapping
 
 import torch
 from torch import Tensor
 
+from . import checks
 from .dataset import MultimodalDataset, stratified_split
 
 WAVE_LENGTH = 1024
 N_FFT = 64
 HOP = 32
 IMAGE_SIZE = 16
+
+#: Bounds of the size options (the generator holds everything in memory).
+MAX_SAMPLES = 1_000_000
+MAX_CLASSES = 1_000
+MAX_MODALITIES = 16
+#: Noise is relative to the signal's amplitude; beyond this no class signal is left to learn.
+MAX_NOISE = 1_000.0
 
 DEFAULT_NOISE = {"audio": 1.0, "visual": 1.25}
 DEFAULT_CORRUPTION = {"audio": 0.25, "visual": 0.0}
@@ -95,15 +104,21 @@ def _class_pictures(labels: Tensor, n_classes: int, generator: torch.Generator) 
 
 
 def _per_modality(value: float | Mapping[str, float] | None, names: list[str], default: Mapping[str, float],
-                  what: str) -> dict[str, float]:
+                  what: str, high: float) -> dict[str, float]:
+    """One value per modality, each a finite number in ``[0, high]``."""
     if value is None:
         return {m: default[_kind(m)] for m in names}
-    if isinstance(value, (int, float)):
-        return {m: float(value) for m in names}
-    unknown = [m for m in value if m not in names]
-    if unknown:
-        raise KeyError(f"{what} names unknown modalities {unknown}; valid: {names}")
-    return {m: float(value.get(m, default[_kind(m)])) for m in names}
+    if isinstance(value, Mapping):
+        unknown = [m for m in value if m not in names]
+        if unknown:
+            raise KeyError(f"{what} names unknown modalities {unknown}; valid: {names}")
+        values = {m: value.get(m, default[_kind(m)]) for m in names}
+        return {m: checks.number(f"{what}[{m!r}]", v, 0.0, high) for m, v in values.items()}
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number in [0, {high:g}] or a mapping modality -> number "
+                        f"(modalities {names}), got {value!r} ({type(value).__name__})")
+    level = checks.number(what, value, 0.0, high)
+    return {m: level for m in names}
 
 
 def load_synthetic(
@@ -121,15 +136,21 @@ def load_synthetic(
     modality -> value (missing modalities keep the defaults
     ``noise={'audio': 1.0, 'visual': 1.25}``, ``corruption={'audio': 0.25, 'visual': 0.0}``).
     The same ``seed`` gives the same samples and the same splits.
+
+    Every option is checked before anything is generated (the error states the valid
+    range): ``n_classes`` in [2, 1000], ``n_samples`` in [n_classes, 1,000,000],
+    ``n_modalities`` in [2, 16], noise levels in [0, 1000], corruption rates in [0, 1],
+    ``split_fractions`` three numbers in (0, 1) summing to 1, ``seed`` an integer >= 0.
+    A class too small to give every split a sample is a :class:`~mmlib.data.DataError`.
     """
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    n_classes = checks.integer("n_classes", n_classes, 2, MAX_CLASSES)
+    n_samples = checks.integer("n_samples", n_samples, n_classes, MAX_SAMPLES)
+    n_modalities = checks.integer("n_modalities", n_modalities, 2, MAX_MODALITIES)
+    split_fractions = checks.fractions("split_fractions", split_fractions)
+    seed = checks.seed(seed)
     names = modality_names(n_modalities)
-    noise_levels = _per_modality(noise, names, DEFAULT_NOISE, "noise")
-    corruption_rates = _per_modality(corruption, names, DEFAULT_CORRUPTION, "corruption")
-    for m, rate in corruption_rates.items():
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"corruption[{m!r}] must lie in [0, 1], got {rate}")
+    noise_levels = _per_modality(noise, names, DEFAULT_NOISE, "noise", MAX_NOISE)
+    corruption_rates = _per_modality(corruption, names, DEFAULT_CORRUPTION, "corruption", 1.0)
 
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(n_samples) % n_classes
