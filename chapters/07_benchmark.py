@@ -37,7 +37,7 @@
 DATASETS = ["synthetic", "mfeat"]  # loader names; cremad / kinetics_sounds also need DATA_ROOT
 SEEDS = [0, 1, 2]  # one run per seed; tables show mean ± std over them
 EPOCHS = 20  # epochs of every run (the same as chapters 3–6)
-METHODS = []  # registered method names to compare; empty = every registered method
+METHODS = []  # registered method names to compare; empty means every registered method
 WORKERS = 2  # processes training runs in parallel (2 on a 2-core laptop)
 DATA_ROOT = ""  # folder of CREMA-D or Kinetics-Sounds (data/README.md), relative to the course root
 DATA_OPTIONS = {}  # extra loader options for the real data sets, e.g. {"image_size": 64}

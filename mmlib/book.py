@@ -2,19 +2,31 @@
 
 Run it as ``python -m mmlib.book`` (``make book`` and ``make test`` do)::
 
-    python -m mmlib.book list                         # chapters, budgets, profiles
-    python -m mmlib.book params 01                    # a chapter's parameters
+    python -m mmlib.book list                         # chapters, budgets, cores, profiles
+    python -m mmlib.book params 01                    # a chapter's parameters: type, default, help
+    python -m mmlib.book reference                    # this machine's reference_s
     python -m mmlib.book build [--chapter 01] [--profile full] [--param EPOCHS=3]
-                               [--keep-going] [--strict-budget] [--out _build]
+                               [--jobs N] [--keep-going] [--strict-budget] [--out _build]
     python -m mmlib.book refresh [--chapter 01]       # maintainer: rewrite chapters/*.ipynb
 
-``build`` converts each chapter's ``chapters/NN_slug.py`` with jupytext, executes
-it with papermill (kernel ``python3``, working directory ``chapters/``, the
-profile's parameters injected after the cell tagged ``parameters``, the
-environment variable ``MMLIB_PROGRESS=0``) into ``<out>/notebooks/``, renders
-``<out>/html/NN_slug.html`` plus ``<out>/html/index.html`` in book order, and writes
-``<out>/report.json``. It never writes into ``chapters/`` or ``exercises/``; only
-``refresh`` writes the committed ``chapters/NN_slug.ipynb``.
+``build`` first checks every selected chapter's parameters (names and types, against
+the chapter's cell tagged ``parameters``), then times the reference workload
+(:mod:`mmlib.reference`), then runs the chapters side by side, at most ``--jobs`` cores
+busy at a time (each chapter declares its ``cores`` in book.yml), longest budget first.
+Each chapter runs in a worker process of its own: jupytext converts
+``chapters/NN_slug.py``, papermill executes it (kernel ``python3``, working directory
+``chapters/``, the profile's parameters injected after the ``parameters`` cell,
+``MMLIB_PROGRESS=0`` and ``MMLIB_BOOK`` in the worker's environment) into
+``<out>/notebooks/`` and renders ``NN_slug.html``. At the end the runner times the
+reference workload again and judges each chapter by ``relative = seconds / reference_s``
+(the mean of the two timings) against its ``relative_budget``.
+
+Writes are atomic: notebooks and ``report.json`` are written to a temporary file and
+renamed into place, and the HTML site is built in a temporary folder swapped in at the
+end. ``report.json`` is written at the start (every chapter ``pending``, ``ok: false``)
+and after each chapter, so an interrupted build never leaves ``ok: true`` behind.
+It never writes into ``chapters/`` or ``exercises/``; only ``refresh`` writes the
+committed ``chapters/NN_slug.ipynb``.
 
 A chapter reports its key numbers with :func:`record`; they land in the report.
 """
@@ -22,24 +34,36 @@ A chapter reports its key numbers with :func:`record`; they land in the report.
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import html
+import io
 import json
 import math
 import os
+import pickle
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+import tokenize
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from mmlib.bookfile import Book, BookError, Chapter, load_book, repo_root
+from mmlib.reference import reference_seconds
 
 __all__ = ["record", "read_records", "load_book", "repo_root", "build", "refresh", "main",
-           "Book", "BookError", "Chapter", "RECORD_MIME"]
+           "Book", "BookError", "Chapter", "RECORD_MIME", "Parameter", "parameter_specs",
+           "check_parameter", "reference_seconds", "schedule", "cell_timeout"]
 
 RECORD_MIME = "application/vnd.mmlib.record+json"
 KERNEL = "python3"
 KERNELSPEC = {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"}
+MIN_CELL_TIMEOUT_S = 60
 
 
 # --------------------------------------------------------------------------- records
@@ -92,6 +116,74 @@ def read_records(nb: Any) -> dict[str, Any]:
     return found
 
 
+# --------------------------------------------------------------------------- atomic files
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pid_of(name: str) -> int | None:
+    """The pid in a leftover's name (``.html.tmp-123``, ``.01_x.tmp-123.ipynb``), if any."""
+    tail = name.rsplit("-", 1)[-1].split(".")[0]
+    return int(tail) if tail.isdigit() else None
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove the temporary files and folders of builds that died (their pid is gone).
+
+    If a build died between the two renames of the HTML swap, the previous site is put back.
+    """
+    if not out.is_dir():
+        return
+    for old in sorted(out.glob(".html.old-*")):
+        pid = _pid_of(old.name)
+        if pid is not None and _pid_alive(pid):
+            continue
+        if not (out / "html").exists():
+            os.replace(old, out / "html")
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in [*out.glob(".html.tmp-*"), *(out / "notebooks").glob(".*.tmp-*.ipynb")]:
+        pid = _pid_of(tmp.name)
+        if pid is None or _pid_alive(pid):
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Replace the folder ``final`` by ``new`` with two renames (the old one is removed after)."""
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- notebooks
 def source_notebook(chapter: Chapter) -> Any:
     """The chapter's .py read by jupytext, with the python3 kernelspec papermill needs."""
@@ -111,7 +203,7 @@ def has_parameters_cell(nb: Any) -> bool:
 
 
 def notebook_parameters(nb: Any) -> dict[str, dict[str, Any]]:
-    """Name -> {default, inferred_type_name, help} of the cell tagged ``parameters``."""
+    """papermill's view: name -> {default, inferred_type_name, help} of the ``parameters`` cell."""
     import nbformat
     import papermill
 
@@ -121,24 +213,186 @@ def notebook_parameters(nb: Any) -> dict[str, dict[str, Any]]:
         return papermill.inspect_notebook(str(path))
 
 
+# --------------------------------------------------------------------------- typed parameters
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One assignment of a chapter's ``parameters`` cell.
+
+    ``default`` is the literal value (``None`` also when the default is not a literal, then
+    ``literal`` is False and any value is accepted); ``source`` is its text as written.
+    """
+
+    name: str
+    default: Any
+    source: str
+    help: str
+    literal: bool = True
+
+    @property
+    def type_name(self) -> str:
+        """The expected type, e.g. ``int``, ``float``, ``list of str``, ``any``."""
+        return _expected(self.default) if self.literal and self.default is not None else "any"
+
+
+def parameter_specs(nb: Any) -> dict[str, Parameter]:
+    """Name -> :class:`Parameter` for each ``NAME = value`` of the cell tagged ``parameters``.
+
+    Parsed with :mod:`ast` (defaults by ``literal_eval``) and :mod:`tokenize` (the help is
+    the comment that ends the assignment's line). Raises :class:`BookError` if the cell is
+    missing or not valid Python.
+    """
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        raise BookError("no cell is tagged 'parameters'")
+    source = cell.source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise BookError(f"the parameters cell is not valid Python (line {exc.lineno}: {exc.msg})") from None
+    comments: dict[int, str] = {}
+    with contextlib.suppress(tokenize.TokenError, IndentationError):
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    specs: dict[str, Parameter] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        text = ast.get_source_segment(source, value) or ""
+        try:
+            default, literal = ast.literal_eval(value), True
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            default, literal = None, False
+        specs[target.id] = Parameter(target.id, default, text, comments.get(node.end_lineno or node.lineno, ""),
+                                     literal)
+    return specs
+
+
+_SCALARS = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def _expected(default: Any) -> str:
+    """A readable type for a default value: ``int``, ``list of str``, ``dict of float``..."""
+    for kind, name in _SCALARS.items():
+        if type(default) is kind:
+            return name
+    if isinstance(default, (list, tuple)):
+        inner = _element_type(default)
+        kind = "list"
+        return f"{kind} of {inner}" if inner else kind
+    if isinstance(default, dict):
+        inner = _element_type(list(default.values()))
+        return f"dict of {inner}" if inner else "dict"
+    return type(default).__name__
+
+
+def _element_type(items: Sequence[Any]) -> str | None:
+    """The common scalar type of ``items`` (int and float together are float), else None."""
+    kinds = {type(x) for x in items}
+    if not kinds:
+        return None
+    if kinds <= {int, float} and float in kinds:
+        return "float"
+    if len(kinds) == 1 and next(iter(kinds)) in _SCALARS:
+        return _SCALARS[next(iter(kinds))]
+    return None
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether ``value`` fits the scalar type named ``kind``."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if kind == "str":
+        return isinstance(value, str)
+    return True
+
+
+def check_parameter(param: Parameter, value: Any) -> str | None:
+    """None if ``value`` may replace ``param``'s default, else what was expected.
+
+    int takes an int (not a bool or float); float takes a finite int or float; str a str;
+    bool a bool; list a list (or tuple) whose items fit the default's item type when the
+    default is a non-empty list of one type; dict a mapping, values checked the same way;
+    a ``None`` or non-literal default takes anything.
+    """
+    default = param.default
+    if not param.literal or default is None:
+        return None
+    expected = param.type_name
+    for kind, name in _SCALARS.items():
+        if type(default) is kind:
+            if kind is float and isinstance(value, float) and not math.isfinite(value):
+                return "a finite float"
+            return None if _fits(name, value) else name
+    if isinstance(default, (list, tuple)):
+        items = value if isinstance(value, (list, tuple)) else None
+    elif isinstance(default, dict):
+        items = list(value.values()) if isinstance(value, dict) else None
+    else:
+        return None if type(value) is type(default) else expected
+    if items is None:
+        return expected
+    inner = _element_type(list(default.values()) if isinstance(default, dict) else list(default))
+    if inner and not all(_fits(inner, x) for x in items):
+        return expected
+    return None
+
+
+def _show(value: Any) -> str:
+    """A value as a reader typed it: repr, shortened."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def resolve_parameters(book: Book, chapters: Sequence[Chapter], profile: str,
                        overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Chapter id -> parameters to inject; unknown names raise :class:`BookError`."""
+    """Chapter id -> parameters to inject, every name and value type checked first.
+
+    Unknown names and values of the wrong type raise :class:`BookError`, e.g.
+    ``chapter 01: parameter EPOCHS expects int (default 20), got 'abc'``.
+    """
     prof = book.profile(profile)
     resolved: dict[str, dict[str, Any]] = {}
     for ch in chapters:
-        params = {**prof.get(ch.id, {}), **(overrides or {})}
-        nb = source_notebook(ch)
-        if not has_parameters_cell(nb):
-            raise BookError(f"chapter {ch.id}: no cell is tagged 'parameters'")
-        if params:
-            valid = notebook_parameters(nb)
-            unknown = sorted(set(params) - set(valid))
-            if unknown:
-                raise BookError(f"chapter {ch.id}: unknown parameter(s) {', '.join(unknown)}; "
-                                f"valid parameters: {', '.join(valid) or '(none)'}")
+        from_profile = prof.get(ch.id, {})
+        params = {**from_profile, **(overrides or {})}
+        try:
+            specs = parameter_specs(source_notebook(ch))
+        except BookError as exc:
+            raise BookError(f"chapter {ch.id}: {str(exc).removeprefix(f'chapter {ch.id}: ')}") from None
+        unknown = sorted(set(params) - set(specs))
+        if unknown:
+            raise BookError(f"chapter {ch.id}: unknown parameter(s) {', '.join(unknown)}; "
+                            f"valid parameters: {', '.join(specs) or '(none)'}")
+        for name, value in params.items():
+            expected = check_parameter(specs[name], value)
+            if expected:
+                origin = (f" (from --param)" if overrides and name in overrides
+                          else f" (profile {profile!r} in {book.path.name})")
+                raise BookError(f"chapter {ch.id}: parameter {name} expects {expected} "
+                                f"(default {specs[name].source}), got {_show(value)}{origin}")
         resolved[ch.id] = params
     return resolved
+
+
+# --------------------------------------------------------------------------- one chapter
+def cell_timeout(chapter: Chapter, tolerance: float, reference_s: float) -> int:
+    """Per-cell execution timeout (s): 3 x the chapter's limit in seconds, at least 60 s."""
+    return int(max(MIN_CELL_TIMEOUT_S, math.ceil(3 * chapter.relative_budget * tolerance * reference_s)))
 
 
 def _error_info(exc: BaseException) -> dict[str, Any]:
@@ -151,40 +405,66 @@ def _error_info(exc: BaseException) -> dict[str, Any]:
     return {"cell": None, "source": "", "ename": type(exc).__name__, "evalue": str(exc)}
 
 
-def execute_chapter(chapter: Chapter, params: dict[str, Any], out_dir: Path,
-                    tolerance: float, book_path: Path | None = None) -> dict[str, Any]:
-    """Execute one chapter with papermill into ``out_dir/notebooks``; return its report entry."""
+def execute_chapter(chapter: Chapter, params: dict[str, Any], out_dir: Path, timeout_s: int,
+                    html_dir: Path | None = None) -> dict[str, Any]:
+    """Execute one chapter with papermill into ``out_dir/notebooks``; return its result.
+
+    The notebook is written to ``.NN_slug.tmp-<pid>.ipynb`` and renamed to ``NN_slug.ipynb``
+    when papermill is done (also when the chapter failed: the error is part of the record).
+    The kernel inherits this process's environment: run it in a process of its own (the
+    book runner's workers do) to give each chapter its own ``MMLIB_*`` variables.
+    """
     import nbformat
     import papermill
 
     nb_dir = out_dir / "notebooks"
     nb_dir.mkdir(parents=True, exist_ok=True)
     out_nb = nb_dir / f"{chapter.slug}.ipynb"
-    limit = chapter.budget * tolerance
-    entry: dict[str, Any] = {
-        "id": chapter.id, "slug": chapter.slug, "title": chapter.title, "part": chapter.part,
-        "parameters": params, "budget": chapter.budget, "limit": round(limit, 1),
-        "notebook": str(out_nb.relative_to(out_dir)),
-    }
-    os.environ["MMLIB_PROGRESS"] = "0"  # inherited by the kernel papermill starts
-    if book_path is not None:  # the kernel runs in chapters/: tell it which book it belongs to
-        os.environ["MMLIB_BOOK"] = str(book_path)
+    tmp_nb = nb_dir / f".{chapter.slug}.tmp-{os.getpid()}.ipynb"
+    result: dict[str, Any] = {"timeout_s": timeout_s}
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            source_notebook(chapter), str(out_nb), parameters=params or None,
+            source_notebook(chapter), str(tmp_nb), parameters=params or None,
             kernel_name=KERNEL, cwd=str(chapter.file.parent), progress_bar=False,
-            execution_timeout=int(max(60, 3 * limit)),  # per cell: a hung cell ends the run
+            execution_timeout=timeout_s,  # per cell: a hung cell ends the run
         )
-        entry["status"] = "ok"
+        result["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-        entry["status"] = "failed"
-        entry["error"] = _error_info(exc)
-    entry["seconds"] = round(time.perf_counter() - start, 1)
-    entry["over_budget"] = entry["seconds"] > chapter.budget
-    entry["over_limit"] = entry["seconds"] > limit
-    entry["records"] = read_records(nbformat.read(out_nb, as_version=4)) if out_nb.exists() else {}
-    return entry
+        result["status"] = "failed"
+        result["error"] = _error_info(exc)
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    result["records"] = {}
+    if tmp_nb.exists():
+        nb = nbformat.read(tmp_nb, as_version=4)
+        nb.metadata.get("papermill", {})["output_path"] = str(out_nb)
+        result["records"] = read_records(nb)
+        write_atomic(out_nb, nbformat.writes(nb))
+        tmp_nb.unlink()
+        if html_dir is not None:
+            render_html(out_nb, html_dir / f"{chapter.slug}.html")
+            result["html"] = f"html/{chapter.slug}.html"
+    return result
+
+
+def _worker_main(spec_path: str) -> int:
+    """Entry point of a chapter's worker process: run the pickled job, write the result JSON."""
+    with open(spec_path, "rb") as f:
+        job = pickle.load(f)  # noqa: S301 - written by this build's parent process
+    result = execute_chapter(job["chapter"], job["params"], Path(job["out"]), job["timeout_s"],
+                             Path(job["html_dir"]) if job["html_dir"] else None)
+    write_atomic(Path(job["result"]), json.dumps(_jsonable(result)))
+    return 0
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the worker gets SIGKILL when the runner dies (its kernel follows: ipykernel
+    exits when its parent goes). Elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 # --------------------------------------------------------------------------- html
@@ -214,7 +494,8 @@ def write_index(book: Book, entries: list[dict[str, Any]], html_dir: Path, profi
             nums = ", ".join(f"{esc(k)}={esc(str(v))}" for k, v in e.get("records", {}).items())
             rows.append(
                 f'<li><a href="{esc(ch.slug)}.html">{ch.id} {esc(ch.title)}</a> '
-                f'[{esc(e["status"])}, {e.get("seconds", 0)} s of {ch.budget:g} s{flag}]'
+                f'[{esc(e["status"])}, {e.get("seconds", 0)} s, {e.get("relative", 0)} x reference '
+                f"of {ch.relative_budget:g}{flag}]"
                 + (f"<br><small>{nums}</small>" if nums else "") + "</li>")
         rows.append("</ul>")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>"
@@ -225,15 +506,64 @@ def write_index(book: Book, entries: list[dict[str, Any]], html_dir: Path, profi
     return index
 
 
+# --------------------------------------------------------------------------- scheduling
+def default_jobs() -> int:
+    """The cores this process may use (its CPU affinity where known, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def schedule(waiting: Sequence[Chapter], busy_cores: int, running: int, jobs: int) -> list[Chapter]:
+    """The chapters of ``waiting`` (in its order) to start now with ``jobs`` cores in all.
+
+    A chapter starts when its ``cores`` fit beside the ``busy_cores`` of the ``running``
+    ones; a chapter needing more than ``jobs`` cores starts only when nothing runs, and
+    then runs alone.
+    """
+    free, started = jobs - busy_cores, []
+    for ch in waiting:
+        if ch.cores > jobs:
+            if running == 0 and not started:
+                return [ch]
+            continue
+        if ch.cores <= free:
+            started.append(ch)
+            free -= ch.cores
+    return started
+
+
+class _Interrupted(Exception):
+    """SIGTERM (or SIGINT) reached the runner."""
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Interrupted` while the build runs (main thread only)."""
+    def handler(signum: int, frame: Any) -> None:
+        raise _Interrupted(signal.Signals(signum).name)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # --------------------------------------------------------------------------- commands
 def _select(book: Book, chapter_ids: Sequence[str] | None) -> list[Chapter]:
     return [book.chapter(c) for c in chapter_ids] if chapter_ids else list(book.chapters)
 
 
 def _print_entry(e: dict[str, Any]) -> None:
-    flag = "  OVER BUDGET" if e["over_budget"] else ""
-    print(f"[{e['status']:>6}] {e['id']} {e['slug']:<28} {e['seconds']:7.1f} s / {e['budget']:g} s{flag}",
-          flush=True)
+    flag = "  OVER BUDGET" if e.get("over_budget") else ""
+    print(f"[{e['status']:>6}] {e['id']} {e['slug']:<28} {e['seconds']:7.1f} s = {e['relative']:6.1f} x ref "
+          f"(budget {e['relative_budget']:g}){flag}", flush=True)
     if e["status"] == "failed":
         err = e["error"]
         where = f"cell In [{err['cell']}]" if err["cell"] is not None else "before any cell ran"
@@ -242,46 +572,186 @@ def _print_entry(e: dict[str, Any]) -> None:
             print(f"         | {line}")
 
 
+def _judge(entry: dict[str, Any], reference_s: float, tolerance: float) -> None:
+    """Fill ``relative``, ``over_budget`` and ``over_limit`` of a finished chapter."""
+    entry["relative"] = round(entry["seconds"] / reference_s, 2)
+    entry["over_budget"] = entry["relative"] > entry["relative_budget"]
+    entry["over_limit"] = entry["relative"] > entry["limit"]
+
+
+def _check_jobs(jobs: Any) -> int:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise BookError(f"jobs must be an integer >= 1 (cores to keep busy), got {jobs!r}")
+    return jobs
+
+
+def _check_reference(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise BookError(f"reference_s must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
 def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "default",
           overrides: dict[str, Any] | None = None, out: Path | None = None,
-          keep_going: bool = False, strict_budget: bool = False, html_pages: bool = True) -> int:
+          keep_going: bool = False, strict_budget: bool = False, html_pages: bool = True,
+          jobs: int | None = None, reference_s: float | None = None) -> int:
     """Execute chapters into ``out`` (default ``<root>/_build``); return the exit code.
 
-    0: every chapter ran (and, with ``strict_budget``, within budget x tolerance);
-    1: a chapter failed or ran past its limit. Bad input raises :class:`BookError`.
+    0: every chapter ran (and, with ``strict_budget``, within relative_budget x tolerance);
+    1: a chapter failed or ran past its limit; 130: interrupted (SIGINT/SIGTERM).
+    Bad input raises :class:`BookError` before anything runs or is written. ``jobs``
+    (default :func:`default_jobs`) caps the cores in use; ``reference_s``, if given, is
+    used instead of timing the reference workload (tests, re-judging a build).
     """
+    jobs = _check_jobs(default_jobs() if jobs is None else jobs)
+    given_reference = _check_reference(reference_s)
     chapters = _select(book, chapter_ids)
     params = resolve_parameters(book, chapters, profile, overrides)  # validate all before running
     out = Path(out) if out is not None else book.root / "_build"
-    entries: list[dict[str, Any]] = []
-    for i, ch in enumerate(chapters):
-        entry = execute_chapter(ch, params[ch.id], out, book.budget_tolerance, book.path)
-        if html_pages and (out / entry["notebook"]).exists():
-            render_html(out / entry["notebook"], out / "html" / f"{ch.slug}.html")
-            entry["html"] = f"html/{ch.slug}.html"
-        entries.append(entry)
-        _print_entry(entry)
-        if entry["status"] == "failed" and not keep_going:
-            entries += [{"id": c.id, "slug": c.slug, "title": c.title, "status": "not run",
-                         "budget": c.budget} for c in chapters[i + 1:]]
-            break
-    if html_pages:
-        write_index(book, [e for e in entries if "seconds" in e], out / "html", profile)
-    failed = [e["id"] for e in entries if e["status"] != "ok"]
-    over = [e["id"] for e in entries if e.get("over_limit")]
-    report = {"profile": profile, "budget_tolerance": book.budget_tolerance,
-              "ok": not failed and not (strict_budget and over),
-              "total_seconds": round(sum(e.get("seconds", 0) for e in entries), 1),
-              "chapters": entries}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(f"report: {out / 'report.json'}  ({report['total_seconds']} s in chapters)", flush=True)
+    _clean_leftovers(out)
+    report_path = out / "report.json"
+    wall_start = time.perf_counter()
+    entries = {ch.id: {"id": ch.id, "slug": ch.slug, "title": ch.title, "part": ch.part,
+                       "parameters": _jsonable(params[ch.id]), "relative_budget": ch.relative_budget,
+                       "cores": ch.cores, "limit": round(ch.relative_budget * book.budget_tolerance, 2),
+                       "status": "pending"} for ch in chapters}
+    report: dict[str, Any] = {
+        "profile": profile, "ok": False, "complete": False, "interrupted": False, "jobs": jobs,
+        "budget_tolerance": book.budget_tolerance, "reference_measured": given_reference is None,
+        "reference_s": None, "reference_start_s": None, "reference_end_s": None,
+        "wall_seconds": None, "total_seconds": None, "chapters": [entries[ch.id] for ch in chapters]}
+
+    def save() -> None:
+        report["wall_seconds"] = round(time.perf_counter() - wall_start, 1)
+        report["total_seconds"] = round(sum(e.get("seconds", 0) for e in entries.values()), 1)
+        write_atomic(report_path, json.dumps(report, indent=2))
+
+    save()  # before anything runs: every chapter pending, ok false
+    ref_start = given_reference or round(reference_seconds(), 4)
+    report["reference_start_s"] = ref_start
+    save()
+    print(f"reference workload: {ref_start:.3f} s; {len(chapters)} chapter(s), --jobs {jobs}", flush=True)
+    html_tmp = out / f".html.tmp-{os.getpid()}" if html_pages else None
+    if html_tmp is not None:
+        if (out / "html").is_dir():  # keep the pages of chapters this build does not run
+            shutil.copytree(out / "html", html_tmp)
+        html_tmp.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MMLIB_PROGRESS": "0", "MMLIB_BOOK": str(book.path)}
+    waiting = sorted(chapters, key=lambda c: -c.relative_budget)  # longest first; stable: book order
+    running: dict[str, tuple[subprocess.Popen, Chapter, Path]] = {}
+    stop = False
+    with tempfile.TemporaryDirectory(prefix="mmlib-book-") as work, _interruptible():
+        try:
+            while waiting or running:
+                if not stop:
+                    busy = sum(ch.cores for _, ch, _ in running.values())
+                    for ch in schedule(waiting, busy, len(running), jobs):
+                        waiting.remove(ch)
+                        running[ch.id] = _start_worker(ch, params[ch.id], out, html_tmp, work, env, book.root,
+                                                       cell_timeout(ch, book.budget_tolerance, ref_start))
+                        entries[ch.id]["started_s"] = round(time.perf_counter() - wall_start, 2)
+                for cid, (proc, ch, result_path) in list(running.items()):
+                    if proc.poll() is None:
+                        continue
+                    del running[cid]
+                    entry = entries[cid]
+                    entry.update(_worker_result(proc, result_path, ch, out))
+                    entry["finished_s"] = round(time.perf_counter() - wall_start, 2)
+                    _judge(entry, ref_start, book.budget_tolerance)
+                    _print_entry(entry)
+                    save()
+                    if entry["status"] != "ok" and not keep_going:
+                        stop = True
+                if stop:
+                    for ch in waiting:
+                        entries[ch.id]["status"] = "not run"
+                    waiting = []
+                time.sleep(0.1)
+        except (KeyboardInterrupt, _Interrupted) as exc:
+            _stop_workers(running)
+            for proc, ch, _ in running.values():
+                entries[ch.id]["status"] = "interrupted"
+            for ch in waiting:
+                entries[ch.id]["status"] = "not run"
+            report["interrupted"] = True
+            save()
+            print(f"interrupted ({type(exc).__name__} {exc}): report {report_path} marks the unfinished "
+                  "chapters", file=sys.stderr)
+            if html_tmp is not None:
+                shutil.rmtree(html_tmp, ignore_errors=True)
+            return 130
+    ref_end = given_reference or round(reference_seconds(), 4)
+    reference = round((ref_start + ref_end) / 2, 4)
+    report.update(reference_end_s=ref_end, reference_s=reference)
+    for e in entries.values():
+        if "seconds" in e:
+            _judge(e, reference, book.budget_tolerance)
+    if html_tmp is not None:
+        write_index(book, [e for e in entries.values() if "seconds" in e], html_tmp, profile)
+        _swap_in(html_tmp, out / "html")
+    failed = [e["id"] for e in entries.values() if e["status"] != "ok"]
+    over = [e["id"] for e in entries.values() if e.get("over_limit")]
+    report["complete"] = True
+    report["ok"] = not failed and not (strict_budget and over)
+    save()
+    print(f"reference workload at the end: {ref_end:.3f} s; reference_s = {reference:.3f} s (mean)")
+    print(f"report: {report_path}  ({report['total_seconds']} s in chapters, {report['wall_seconds']} s wall, "
+          f"--jobs {jobs})", flush=True)
     if failed:
         print(f"FAILED: chapter(s) {', '.join(failed)} did not run through", file=sys.stderr)
     if over:
-        print(f"{'FAILED' if strict_budget else 'warning'}: chapter(s) {', '.join(over)} took longer "
-              f"than budget x {book.budget_tolerance:g}", file=sys.stderr)
+        detail = ", ".join(f"{e['id']} ({e['relative']:g} > {e['limit']:g})" for e in entries.values()
+                           if e.get("over_limit"))
+        print(f"{'FAILED' if strict_budget else 'warning'}: chapter(s) took longer than relative_budget x "
+              f"{book.budget_tolerance:g} (x reference_s): {detail}", file=sys.stderr)
     return 0 if report["ok"] else 1
+
+
+def _start_worker(ch: Chapter, params: dict[str, Any], out: Path, html_dir: Path | None, work: str,
+                  env: dict[str, str], cwd: Path, timeout_s: int) -> tuple[subprocess.Popen, Chapter, Path]:
+    """Start the worker process of one chapter (its output goes to a log in ``work``)."""
+    spec, result = Path(work) / f"{ch.id}.job", Path(work) / f"{ch.id}.json"
+    with open(spec, "wb") as f:
+        pickle.dump({"chapter": ch, "params": params, "out": str(out), "timeout_s": timeout_s,
+                     "html_dir": str(html_dir) if html_dir else None, "result": str(result)}, f)
+    log = open(Path(work) / f"{ch.id}.log", "wb")  # noqa: SIM115 - closed by the child's exit
+    code = "import sys; from mmlib.book import _worker_main; sys.exit(_worker_main(sys.argv[1]))"
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(spec)], cwd=str(cwd), env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    finally:
+        log.close()
+    return proc, ch, result
+
+
+def _worker_result(proc: subprocess.Popen, result: Path, ch: Chapter, out: Path) -> dict[str, Any]:
+    """The finished worker's result, or a failure naming its exit status and last output lines."""
+    notebook = str((out / "notebooks" / f"{ch.slug}.ipynb").relative_to(out))
+    if result.is_file():
+        return {**json.loads(result.read_text(encoding="utf-8")), "notebook": notebook}
+    log = result.with_suffix(".log")
+    tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:] if log.is_file() else []
+    return {"status": "failed", "seconds": 0.0, "records": {}, "notebook": notebook,
+            "error": {"cell": None, "source": "\n".join(tail), "ename": "WorkerDied",
+                      "evalue": f"the worker process exited with status {proc.returncode} before reporting"}}
+
+
+def _stop_workers(running: dict[str, tuple[subprocess.Popen, Chapter, Path]], grace_s: float = 10.0) -> None:
+    """SIGTERM each running worker, then SIGKILL what is still alive after ``grace_s``."""
+    for proc, _, _ in running.values():
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc, _, _ in running.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def clean_for_commit(nb: Any) -> Any:
@@ -296,7 +766,7 @@ def clean_for_commit(nb: Any) -> Any:
     return nb
 
 
-def refresh(book: Book, chapter_ids: Sequence[str] | None = None) -> int:
+def refresh(book: Book, chapter_ids: Sequence[str] | None = None, jobs: int | None = None) -> int:
     """Maintainer command: re-execute chapters (default profile) and rewrite their committed .ipynb.
 
     This is the only code that writes into ``chapters/``. A chapter that fails is not written.
@@ -304,7 +774,9 @@ def refresh(book: Book, chapter_ids: Sequence[str] | None = None) -> int:
     import nbformat
 
     out = book.root / "_build" / "refresh"
-    code = build(book, chapter_ids, "default", out=out, keep_going=True, html_pages=False)
+    code = build(book, chapter_ids, "default", out=out, keep_going=True, html_pages=False, jobs=jobs)
+    if code == 130:
+        return code
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     for e in report["chapters"]:
         if e["status"] != "ok":
@@ -312,7 +784,7 @@ def refresh(book: Book, chapter_ids: Sequence[str] | None = None) -> int:
             continue
         ch = book.chapter(e["id"])
         nb = clean_for_commit(nbformat.read(out / e["notebook"], as_version=4))
-        nbformat.write(nb, ch.notebook)
+        write_atomic(ch.notebook, nbformat.writes(nb) + "\n")
         print(f"refreshed {ch.notebook.relative_to(book.root)}")
     return code
 
@@ -323,9 +795,17 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise BookError(f"--param expects NAME=VALUE, got {item!r}")
-        out[name.strip()] = yaml.safe_load(value)
+        if not name.isidentifier():
+            raise BookError(f"--param {item!r}: {name!r} is not a parameter name (a Python name)")
+        try:
+            out[name] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise BookError(f"--param {name}: {value!r} is not a valid YAML value ({problem}); "
+                            "quote strings that contain ':', '[' or '{'") from None
     return out
 
 
@@ -334,16 +814,51 @@ def _cmd_list(book: Book) -> int:
         print(part)
         for ch in (c for c in book.chapters if c.part == part):
             exists = "" if ch.file.exists() else "   (file missing)"
-            print(f"  {ch.id}  {ch.title:<42} {ch.budget:>5g} s  {ch.file.relative_to(book.root)}{exists}")
+            print(f"  {ch.id}  {ch.title:<48} {ch.relative_budget:>6g} x ref (~{ch.budget:g} s)  "
+                  f"{ch.cores} core{'s' if ch.cores > 1 else ' '}  {ch.file.relative_to(book.root)}{exists}")
     print("profiles: " + ", ".join(book.profiles))
+    print(f"budgets: relative to reference_s; ~seconds at the calibration machine's reference_s "
+          f"{book.calibrated_reference_s:g} s")
     return 0
 
 
 def _cmd_params(book: Book, chapter_id: str) -> int:
     ch = book.chapter(chapter_id)
-    for name, p in notebook_parameters(source_notebook(ch)).items():
-        print(f"{name} = {p['default']}  ({p['inferred_type_name']}) {p['help']}".rstrip())
+    try:
+        specs = parameter_specs(source_notebook(ch))
+    except BookError as exc:
+        raise BookError(f"chapter {ch.id}: {exc}") from None
+    for p in specs.values():
+        print(f"{p.name} = {p.source}  ({p.type_name})" + (f"  {p.help}" if p.help else ""))
     return 0
+
+
+def _cmd_reference(repeats: int) -> int:
+    print(f"reference_s = {reference_seconds(repeats):.3f} s  (median of {repeats} runs of the reference "
+          "workload, one torch thread)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expects an integer >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a positive number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expects a positive number of seconds, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,22 +866,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mmlib.book", description=__doc__.split("\n")[0])
     parser.add_argument("--book", type=Path, default=None, help="book.yml to use (default: the course's)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="chapters, budgets and profiles in book order")
-    p_params = sub.add_parser("params", help="a chapter's parameters and their defaults")
+    sub.add_parser("list", help="chapters, budgets, cores and profiles in book order")
+    p_params = sub.add_parser("params", help="a chapter's parameters: type, default and help")
     p_params.add_argument("chapter")
+    p_ref = sub.add_parser("reference", help="time the reference workload on this machine (reference_s)")
+    p_ref.add_argument("--repeats", type=_positive_int, default=3, help="runs; the median is printed")
     for name in ("build", "refresh"):
         p = sub.add_parser(name, help="execute chapters into _build/" if name == "build"
                            else "maintainer: re-execute and rewrite the committed chapters/*.ipynb")
         p.add_argument("--chapter", action="append", help="chapter id, e.g. 01 (repeatable)")
+        p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                       help=f"cores to keep busy with chapters side by side (default: {default_jobs()}, "
+                            "this machine's)")
         if name == "build":
             p.add_argument("--profile", default="default", help="a profile of book.yml")
             p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                           help="override one parameter (YAML value), repeatable")
+                           help="override one parameter (YAML value, type-checked), repeatable")
             p.add_argument("--out", type=Path, default=None, help="output folder (default _build)")
             p.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
             p.add_argument("--strict-budget", action="store_true",
-                           help="fail when a chapter takes longer than budget x budget_tolerance")
+                           help="fail when a chapter's seconds / reference_s exceed relative_budget x "
+                                "budget_tolerance")
             p.add_argument("--no-html", action="store_true", help="skip the HTML pages")
+            p.add_argument("--reference-s", type=_positive_float, default=None, metavar="SECONDS",
+                           help="judge with this reference_s instead of timing the reference workload")
     args = parser.parse_args(argv)
     try:
         book = load_book(args.book)
@@ -374,10 +897,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(book)
         if args.command == "params":
             return _cmd_params(book, args.chapter)
+        if args.command == "reference":
+            return _cmd_reference(args.repeats)
         if args.command == "refresh":
-            return refresh(book, args.chapter)
+            return refresh(book, args.chapter, args.jobs)
         return build(book, args.chapter, args.profile, _parse_overrides(args.param), args.out,
-                     args.keep_going, args.strict_budget, not args.no_html)
+                     args.keep_going, args.strict_budget, not args.no_html, args.jobs, args.reference_s)
     except BookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

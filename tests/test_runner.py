@@ -38,15 +38,18 @@ Z = 3
 
 
 def make_book(root: Path, chapters: dict[str, str], budgets: dict[str, float] | None = None,
-              profiles: str = "") -> Path:
-    """A book.yml with one part holding the given chapters (id_slug -> py source)."""
+              profiles: str = "", cores: dict[str, int] | None = None) -> Path:
+    """A book.yml with one part holding the given chapters (id_slug -> py source).
+
+    ``budgets`` are relative budgets (units of reference_s, default 60); ``cores`` default 1.
+    """
     (root / "chapters").mkdir()
     entries = []
     for stem, source in chapters.items():
         (root / "chapters" / f"{stem}.py").write_text(source)
         cid = stem[:2]
         entries.append(f'      - {{id: "{cid}", file: chapters/{stem}.py, title: "Chapter {cid}", '
-                       f"budget: {(budgets or {}).get(cid, 60)}}}")
+                       f"relative_budget: {(budgets or {}).get(cid, 60)}, cores: {(cores or {}).get(cid, 1)}}}")
     text = 'title: "Tiny"\nparts:\n  - title: "Only part"\n    chapters:\n' + "\n".join(entries) + "\n"
     text += profiles or "profiles:\n  default: {}\n"
     (root / "book.yml").write_text(text)
@@ -65,7 +68,7 @@ def built(tmp_path_factory):
                      profiles='profiles:\n  default: {}\n  big:\n    "00": {X: 5}\n')
     before = snapshot(root / "chapters")
     code = runner.main(["--book", str(path), "build", "--profile", "big", "--keep-going",
-                        "--out", str(root / "_build")])
+                        "--out", str(root / "_build"), "--reference-s", "0.5"])
     report = json.loads((root / "_build" / "report.json").read_text())
     return root, code, report, before
 
@@ -76,7 +79,9 @@ def test_build_reports_status_time_budget_and_records(built):
     assert code == 1 and report["ok"] is False
     assert ok["status"] == "ok" and ok["parameters"] == {"X": 5}
     assert ok["records"] == {"double": 10}, "the profile's X=5 was injected after the parameters cell"
-    assert ok["budget"] == 60 and 0 < ok["seconds"] < 60 and ok["over_budget"] is False
+    assert report["reference_s"] == 0.5 and report["reference_measured"] is False and report["complete"]
+    assert ok["relative_budget"] == 60 and 0 < ok["seconds"] < 30 and ok["over_budget"] is False
+    assert ok["relative"] == pytest.approx(ok["seconds"] / 0.5, abs=0.01)
     nb = nbformat.read(root / "_build" / ok["notebook"], as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
 
@@ -100,7 +105,8 @@ def test_build_writes_html_and_index_and_never_touches_chapters(built):
 
 def test_without_keep_going_the_build_stops_at_the_failure(tmp_path, capsys):
     path = make_book(tmp_path, {"00_fails": FAILING_CHAPTER, "01_ok": OK_CHAPTER})
-    code = runner.main(["--book", str(path), "build", "--out", str(tmp_path / "out"), "--no-html"])
+    code = runner.main(["--book", str(path), "build", "--out", str(tmp_path / "out"), "--no-html",
+                        "--reference-s", "1", "--jobs", "1"])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert code == 1
     assert [c["status"] for c in report["chapters"]] == ["failed", "not run"]
@@ -111,10 +117,10 @@ def test_without_keep_going_the_build_stops_at_the_failure(tmp_path, capsys):
 def test_over_budget_is_flagged_and_fails_only_with_strict_budget(tmp_path):
     path = make_book(tmp_path, {"00_ok": OK_CHAPTER}, budgets={"00": 0.01})
     book = load_book(path)
-    assert runner.build(book, out=tmp_path / "a", html_pages=False) == 0
+    assert runner.build(book, out=tmp_path / "a", html_pages=False, reference_s=1.0) == 0
     entry = json.loads((tmp_path / "a" / "report.json").read_text())["chapters"][0]
     assert entry["over_budget"] and entry["over_limit"]
-    assert runner.build(book, out=tmp_path / "a", html_pages=False, strict_budget=True) == 1
+    assert runner.build(book, out=tmp_path / "a", html_pages=False, strict_budget=True, reference_s=1.0) == 1
 
 
 def test_refresh_writes_the_committed_notebook_without_run_metadata(tmp_path):
@@ -148,7 +154,7 @@ def test_profile_with_unknown_parameter_is_refused_before_running(tmp_path):
 
 
 def test_profile_naming_an_unknown_chapter_is_refused(tmp_path):
-    with pytest.raises(BookError, match="unknown chapters"):
+    with pytest.raises(BookError, match="names unknown chapter '05'"):
         load_book(make_book(tmp_path, {"00_ok": OK_CHAPTER}, profiles='profiles:\n  full:\n    "05": {X: 1}\n'))
 
 
