@@ -10,8 +10,8 @@ import jupytext
 import nbformat
 import pytest
 
-from mmlib.book import has_parameters_cell, notebook_parameters, source_notebook
-from mmlib.bookfile import load_book
+from mmlib.book import has_parameters_cell, notebook_parameters, parameter_specs, resolve_parameters, source_notebook
+from mmlib.bookfile import BookError, load_book
 
 BOOK = load_book()
 CHAPTERS = BOOK.chapters
@@ -95,11 +95,32 @@ def test_py_and_ipynb_are_in_sync(py):
 
 
 @pytest.mark.parametrize("name", sorted(BOOK.profiles))
-def test_profile_parameters_exist(name):
-    for cid, params in BOOK.profile(name).items():
+def test_profile_parameters_exist_and_have_the_default_types(name):
+    for cid in BOOK.profile(name):
         chapter = BOOK.chapter(cid)
         if not chapter.file.is_file():
             pytest.fail(f"profile {name} names chapter {cid}, whose file is missing")
-        valid = notebook_parameters(source_notebook(chapter))
-        unknown = set(params) - set(valid)
-        assert not unknown, f"profile {name}, chapter {cid}: unknown parameters {sorted(unknown)}; valid: {sorted(valid)}"
+        try:
+            resolve_parameters(BOOK, [chapter], name)
+        except BookError as exc:
+            pytest.fail(f"profile {name}: {exc}")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_parameter_is_seen_by_papermill(chapter):
+    """papermill skips an assignment whose comment holds '=' (chapter 07's METHODS did): then
+    `params` and papermill disagree on what the chapter takes."""
+    nb = source_notebook(chapter)
+    assigned = parameter_specs(nb)
+    seen = notebook_parameters(nb)
+    assert assigned, f"chapter {chapter.id}: its parameters cell assigns nothing"
+    missing = sorted(set(assigned) - set(seen))
+    assert not missing, (f"chapter {chapter.id}: papermill does not see parameter(s) {missing}: keep '=' out of "
+                         "the comment on their line")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_parameter_default_is_a_typed_literal(chapter):
+    """A default the runner cannot read as a literal would accept any --param value unchecked."""
+    loose = [p.name for p in parameter_specs(source_notebook(chapter)).values() if not p.literal]
+    assert not loose, f"chapter {chapter.id}: parameter(s) {loose} default to an expression, not a literal"
