@@ -1,8 +1,38 @@
-"""Checks of exercise 09. Each takes the learner's function and raises AssertionError(hint)."""
+"""Checks of exercise 09. Each takes the learner's function and raises AssertionError(hint).
+
+Every check runs a hand-made case first (its hint is the readable one), then a random case
+drawn from a fresh seed at every grading, so that no hard-coded answer can pass. A random
+case's hint names its seed; ``_random_<task>(seed)`` in this file rebuilds its inputs.
+Expected values of the random cases are computed in float64, written out in this file.
+"""
+
+import math
+import secrets
 
 import torch
 
 from mmlib import mllm
+
+
+def _fresh_seed() -> int:
+    """A new seed at every grading: the random case cannot be known in advance."""
+    return secrets.randbits(32)
+
+
+def _ints(gen: torch.Generator, *ranges: tuple[int, int]) -> list[int]:
+    return [int(torch.randint(lo, hi + 1, (1,), generator=gen)) for lo, hi in ranges]
+
+
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _random_lora_delta(seed: int):
+    """Tokens (N, S, k) with N >= 2 (the hand-made case is (1, 2)), rank 1-5, a random scale."""
+    gen = torch.Generator().manual_seed(seed)
+    n, s, k, r, d = _ints(gen, (2, 4), (2, 6), (3, 10), (1, 5), (2, 9))
+    x, a, b = torch.randn(n, s, k, generator=gen), torch.randn(r, k, generator=gen), torch.randn(d, r, generator=gen)
+    return x, a, b, round(0.25 + 2 * torch.rand(1, generator=gen).item(), 3)
 
 
 def check_lora_delta(lora_delta):
@@ -14,10 +44,25 @@ def check_lora_delta(lora_delta):
     assert tuple(got.shape) == (1, 3), f"expected shape (1, 3) — one d-vector per token; got {tuple(got.shape)}"
     assert torch.allclose(got, torch.tensor([[3.0, 0.0, 1.5]])), (
         f"expected [[3, 0, 1.5]], got {got.tolist()}: A x first (r numbers), then B, then the scale")
-    gen = torch.Generator().manual_seed(0)
-    x3, a3, b3 = torch.randn(2, 5, 8, generator=gen), torch.randn(4, 8, generator=gen), torch.randn(6, 4, generator=gen)
-    assert torch.allclose(lora_delta(x3, a3, b3, 2.0), mllm.lora_delta(x3, a3, b3, 2.0), atol=1e-5), (
-        "wrong on a batch (N, S, k): multiply on the last axis, x @ A.T then @ B.T")
+    seed = _fresh_seed()
+    x, a, b, scale = _random_lora_delta(seed)
+    got = lora_delta(x.clone(), a.clone(), b.clone(), scale)
+    want = scale * x.double() @ (b.double() @ a.double()).T  # s (B A) x, the full d x k update
+    where = f"random case (seed {seed}): x {tuple(x.shape)}, A {tuple(a.shape)}, B {tuple(b.shape)}, s = {scale}"
+    assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
+        f"{where}: expected shape {tuple(want.shape)}, got {_shape(got)} — multiply on the last axis, "
+        "x @ A.T then @ B.T")
+    assert torch.allclose(got.double(), want, rtol=1e-4, atol=1e-4), (
+        f"{where}: differs from s * x (B A)^T; largest difference {(got.double() - want).abs().max().item():.3g}")
+
+
+def _random_modality_low_rank_update(seed: int):
+    """2-4 modalities, a batch of 2-4 sequences (the hand-made one has 1) with random modality ids."""
+    gen = torch.Generator().manual_seed(seed)
+    m, n, s, k, r, d = _ints(gen, (2, 4), (2, 4), (3, 8), (2, 6), (1, 4), (2, 6))
+    x, ids = torch.randn(n, s, k, generator=gen), torch.randint(0, m, (n, s), generator=gen)
+    a, b = torch.randn(m, r, k, generator=gen), torch.randn(d, r, generator=gen)
+    return x, ids, a, b, round(0.25 + 2 * torch.rand(1, generator=gen).item(), 3)
 
 
 def check_modality_low_rank_update(modality_low_rank_update):
@@ -31,11 +76,47 @@ def check_modality_low_rank_update(modality_low_rank_update):
     assert tuple(got.shape) == (1, 3, 2), f"expected shape (1, 3, 2), got {tuple(got.shape)}"
     assert torch.allclose(got, expected), (
         f"expected {expected.tolist()}, got {got.tolist()}: token i must use A[ids[i]], not A[0] for all")
+    seed = _fresh_seed()
+    x, ids, a, b, scale = _random_modality_low_rank_update(seed)
+    got = modality_low_rank_update(x.clone(), ids.clone(), a.clone(), b.clone(), scale)
+    codes = torch.einsum("nsrk,nsk->nsr", a.double()[ids], x.double())  # token i through A[ids[i]]
+    want = scale * codes @ b.double().T
+    where = (f"random case (seed {seed}): x {tuple(x.shape)}, {a.shape[0]} modalities (A {tuple(a.shape)}), "
+             f"B {tuple(b.shape)}, s = {scale}")
+    assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
+        f"{where}: expected shape {tuple(want.shape)}, got {_shape(got)}")
+    assert torch.allclose(got.double(), want, rtol=1e-4, atol=1e-4), (
+        f"{where}: differs from s B A_m(i) x_i token by token — does every modality id in [0, M) get its own A?")
     gen = torch.Generator().manual_seed(1)
     x2, a1, b2 = torch.randn(3, 4, 5, generator=gen), torch.randn(1, 2, 5, generator=gen), torch.randn(5, 2, generator=gen)
     single = modality_low_rank_update(x2, torch.zeros(3, 4, dtype=torch.long), a1, b2, 0.5)
     assert torch.allclose(single, mllm.lora_delta(x2, a1[0], b2, 0.5), atol=1e-5), (
         "with one modality the update must equal plain LoRA's s B A x")
+
+
+def _attention64(codes: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Text rows plus softmax over the same sample's visual rows of r_i . r_j / sqrt(r), times r_j."""
+    codes = codes.double()
+    out = codes.clone()
+    for n in range(codes.shape[0]):
+        visual = [j for j in range(codes.shape[1]) if ids[n, j] == 1]
+        for i in range(codes.shape[1]):
+            if ids[n, i] == 0 and visual:
+                scores = torch.stack([codes[n, i] @ codes[n, j] for j in visual]) / math.sqrt(codes.shape[-1])
+                out[n, i] = codes[n, i] + (scores.softmax(dim=0)[:, None] * codes[n, visual]).sum(dim=0)
+    return out
+
+
+def _random_text_to_visual_attention(seed: int):
+    """2-4 samples (the hand-made case has 1); the first mixes text and visual, the last may be text only."""
+    gen = torch.Generator().manual_seed(seed)
+    n, s, r = _ints(gen, (2, 4), (3, 8), (2, 5))
+    codes = torch.randn(n, s, r, generator=gen)
+    ids = torch.randint(0, 2, (n, s), generator=gen)
+    ids[0, 0], ids[0, 1] = 0, 1
+    if torch.rand(1, generator=gen).item() < 0.5:
+        ids[-1] = 0
+    return codes, ids
 
 
 def check_text_to_visual_attention(text_to_visual_attention):
@@ -47,6 +128,18 @@ def check_text_to_visual_attention(text_to_visual_attention):
     assert torch.allclose(got[0, 2], torch.tensor([5.5, 5.5]), atol=1e-5), (
         f"a tie between the two visual codes adds their mean: expected [5.5, 5.5], got {got[0, 2].tolist()}; "
         "keep the text code and add the attention output (a residual)")
+    seed = _fresh_seed()
+    codes, ids = _random_text_to_visual_attention(seed)
+    got = text_to_visual_attention(codes.clone(), ids.clone())
+    want = _attention64(codes, ids)
+    where = f"random case (seed {seed}): codes {tuple(codes.shape)}, modality ids {ids.tolist()}"
+    assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
+        f"{where}: expected shape {tuple(want.shape)}, got {_shape(got)}")
+    assert not torch.isnan(got).any(), f"{where}: NaN — a sample without visual tokens must be left as it is"
+    bad = ((got.double() - want).abs() > 1e-5 + 1e-5 * want.abs()).any(dim=-1).nonzero().tolist()
+    assert not bad, (
+        f"{where}: wrong rows (sample, token) {bad[:5]} — softmax over the visual tokens only, scaled by "
+        "1/sqrt(r), added to text rows only")
     gen = torch.Generator().manual_seed(2)
     codes2 = torch.randn(2, 6, 3, generator=gen)
     ids2 = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
