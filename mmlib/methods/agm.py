@@ -51,6 +51,7 @@ from torch import Tensor
 from ..data import Batch
 from ..metrics import shapley_values
 from ..models import MultimodalModel, Output
+from ..validation import Number
 from .base import Method, register
 
 
@@ -98,10 +99,9 @@ class AGM(Method):
     name = "agm"
     family = "optimization"
     paper = "Li et al., Boosting Multi-modal Model Performance with Adaptive Gradient Modulation, ICCV 2023"
+    hyperparameter_ranges = {"alpha": Number(ge=0)}
 
     def __init__(self, alpha: float = 0.5) -> None:
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha = alpha
 
     def setup(self, state) -> None:

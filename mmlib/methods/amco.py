@@ -37,6 +37,7 @@ from torch import Tensor
 from ..data import Batch
 from ..metrics import true_class_score
 from ..models import MultimodalModel, Output
+from ..validation import Integer, Number
 from .base import Method, register
 
 
@@ -73,11 +74,9 @@ class AMCo(Method):
     family = "feed-forward"
     paper = ("Zhou, Liang, Zheng, Xuan, Kumada. Adaptive Mask Co-Optimization for Modal Dependence "
              "in Multimodal Learning. ICASSP 2023")
+    hyperparameter_ranges = {"sigma": Number(ge=0, le=1), "p_max": Number(ge=0, le=1), "ramp_epochs": Integer(ge=1)}
 
     def __init__(self, sigma: float = 0.5, p_max: float = 0.5, ramp_epochs: int = 5) -> None:
-        mask_ratio(0, ramp_epochs, p_max)  # validates
-        if not 0 <= sigma <= 1:
-            raise ValueError(f"sigma must be in [0, 1], got {sigma}")
         self.sigma, self.p_max, self.ramp_epochs = sigma, p_max, ramp_epochs
 
     def forward(self, model: MultimodalModel, batch: Batch) -> Output:

@@ -19,12 +19,19 @@ plus ``setup(state)`` (once, before the first epoch), ``on_epoch_start(state)``,
 the one documented place where a method needing several backward passes per
 step (MMPareto, MLA) may own the update instead of copying the loop.
 Every default is plain joint training, so :class:`Baseline` is empty.
+
+Hyperparameters are checked when a method is built, whichever way (``get(name, ...)``
+or calling the class): each class declares ``hyperparameter_ranges``, one
+:mod:`mmlib.validation` check per ``__init__`` argument (``Number(ge=0)``,
+``Integer(ge=1)``, ``Flag()``, ``Choice(...)``), and a value that breaks it is an error
+before ``__init__`` runs, e.g. ``ogm_ge: alpha must be a finite number >= 0, got nan``
+(``TypeError`` for a wrong type, ``ValueError`` for a bad value).
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +39,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..models import MultimodalModel, Output
+from ..validation import Check
 
 if TYPE_CHECKING:
     from ..train import TrainState
@@ -48,18 +56,52 @@ class NotApplicable(TypeError):
     """
 
 
-class Method:
+class CheckedHyperparameters(type):
+    """Metaclass of :class:`Method`: checks the constructor's arguments against the class's
+    ``hyperparameter_ranges`` (merged along the class hierarchy) before ``__init__`` runs.
+
+    Arguments that do not fit the signature are left to ``__init__`` to report.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        ranges = cls.all_hyperparameter_ranges()
+        if ranges:
+            try:
+                bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+            except TypeError:
+                bound = None
+            if bound is not None:
+                bound.apply_defaults()
+                owner = cls.__dict__.get("name", cls.__name__)
+                for name, rule in ranges.items():
+                    if name in bound.arguments:
+                        rule(bound.arguments[name], name, owner)
+        return super().__call__(*args, **kwargs)
+
+    def all_hyperparameter_ranges(cls) -> dict[str, Check]:
+        """``hyperparameter_ranges`` of the class and its bases (a subclass's entry wins)."""
+        merged: dict[str, Check] = {}
+        for klass in reversed(cls.__mro__):
+            own = vars(klass).get("hyperparameter_ranges")
+            if isinstance(own, Mapping):
+                merged.update(own)
+        return merged
+
+
+class Method(metaclass=CheckedHyperparameters):
     """Plain joint training: cross-entropy on the fused logits, one optimizer step per batch.
 
     Subclasses set ``name`` (the registry key), ``family`` (one of ``FAMILIES``) and
-    ``paper``, take their hyperparameters as keyword arguments of ``__init__`` and
-    override the hooks they change. ``self.state`` is the running
+    ``paper``, take their hyperparameters as keyword arguments of ``__init__``, declare
+    each one's valid range in ``hyperparameter_ranges`` (checked on construction, see the
+    module docstring) and override the hooks they change. ``self.state`` is the running
     :class:`~mmlib.train.TrainState` (epoch, step, optimizer, data...).
     """
 
     name = "baseline"
     family = "baseline"
     paper = "plain joint training with one cross-entropy on the fused output"
+    hyperparameter_ranges: ClassVar[Mapping[str, Check]] = {}
 
     state: "TrainState"
 

@@ -32,6 +32,7 @@ from torch import Tensor
 from ..data import Batch
 from ..metrics import subset_output
 from ..models import Output
+from ..validation import Number
 from .base import Method, register
 
 
@@ -51,10 +52,9 @@ class CML(Method):
     name = "cml"
     family = "learning objective"
     paper = "Ma et al., Calibrating Multimodal Learning, ICML 2023"
+    hyperparameter_ranges = {"lam": Number(ge=0)}
 
     def __init__(self, lam: float = 0.1) -> None:
-        if lam < 0:
-            raise ValueError(f"lam must be non-negative, got {lam}")
         self.lam = lam
 
     def loss(self, output: Output, batch: Batch) -> Tensor:

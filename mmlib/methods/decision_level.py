@@ -48,6 +48,7 @@ from .. import decision as D
 from ..data import Batch
 from ..metrics import predict as predict_split
 from ..models import MultimodalModel, Output
+from ..validation import Choice, Flag, Integer, Number
 from .base import Method, register
 
 if TYPE_CHECKING:
@@ -71,10 +72,9 @@ class DecisionWeighting(Method):
     family = "decision level"
     paper = "Ma & Chen, Revisit Modality Imbalance at the Decision Layer, arXiv 2510.14411 (2025)"
     per = "modality"
+    hyperparameter_ranges = {"head": Choice(HEADS), "calibrate": Flag()}
 
     def __init__(self, head: str = "unimodal", calibrate: bool = True) -> None:
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.head = head
         self.calibrate = calibrate
 
@@ -124,6 +124,7 @@ class CalibratedWeighting(DecisionWeighting):
     ``fused = M * sum_m w_m z_m / T_m``, ``w_m ∝ max(acc_m^val - 1/C, 0)^power`` (Ma & Chen, 2025, idea)."""
 
     name = "calibrated_weighting"
+    hyperparameter_ranges = {"power": Number(ge=0)}
 
     def __init__(self, head: str = "unimodal", calibrate: bool = True, power: float = 1.0) -> None:
         super().__init__(head, calibrate)
@@ -141,6 +142,7 @@ class ConfidenceWeighting(DecisionWeighting):
 
     name = "confidence_weighting"
     per = "sample"
+    hyperparameter_ranges = {"sharpness": Number(ge=0)}
 
     def __init__(self, head: str = "unimodal", calibrate: bool = True, sharpness: float = 1.0) -> None:
         super().__init__(head, calibrate)
@@ -161,6 +163,7 @@ class ClassWeighting(DecisionWeighting):
 
     name = "class_weighting"
     per = "class"
+    hyperparameter_ranges = {"balance": Number(ge=0), "steps": Integer(ge=1)}
 
     def __init__(self, head: str = "unimodal", calibrate: bool = True, balance: float = 1.0,
                  steps: int = 60) -> None:

@@ -46,6 +46,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..models import Output
+from ..validation import AnyOf, Choice, Integer, Number
 from .base import Method, register
 
 FUSED = "fused"
@@ -77,12 +78,10 @@ class GBlending(Method):
     name = "gblending"
     family = "learning objective"
     paper = "Wang, Tran & Feiszli, What Makes Training Multi-Modal Classification Networks Hard?, CVPR 2020"
+    hyperparameter_ranges = {"super_epoch": Integer(ge=1), "holdout": AnyOf(Choice(("val",)), Number(gt=0, lt=1)),
+                             "eps": Number(gt=0)}
 
     def __init__(self, super_epoch: int = 5, holdout: str | float = "val", eps: float = 1e-6) -> None:
-        if super_epoch < 1:
-            raise ValueError(f"super_epoch must be at least 1, got {super_epoch}")
-        if not (holdout == "val" or (isinstance(holdout, float) and 0 < holdout < 1)):
-            raise ValueError(f"holdout must be 'val' or a fraction in (0, 1) of the train split, got {holdout!r}")
         self.super_epoch = super_epoch
         self.holdout = holdout
         self.eps = eps

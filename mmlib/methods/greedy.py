@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from ..data import Batch
 from ..models import MultimodalModel, Output
+from ..validation import Flag, Integer, Number
 from .base import Method, register
 
 if TYPE_CHECKING:
@@ -143,10 +144,10 @@ class Greedy(Method):
     family = "feed-forward"
     paper = ("Wu, Jastrzębski, Cho, Geras. Characterizing and Overcoming the Greedy Nature of Learning "
              "in Multi-modal Deep Neural Networks. ICML 2022")
+    hyperparameter_ranges = {"threshold": Number(ge=0), "window": Integer(ge=1), "reduction": Integer(ge=1),
+                             "rebalance": Flag()}
 
     def __init__(self, threshold: float = 0.01, window: int = 5, reduction: int = 4, rebalance: bool = True) -> None:
-        if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
         self.threshold, self.window, self.reduction, self.rebalance = threshold, window, reduction, rebalance
 
     def setup(self, state: "TrainState") -> None:

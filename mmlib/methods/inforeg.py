@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from ..data import Batch
 from ..metrics import true_class_score
 from ..models import MultimodalModel, Output
+from ..validation import Integer, Number
 from .base import Method, encoder_parameters, register
 
 
@@ -97,12 +98,10 @@ class InfoReg(Method):
     name = "inforeg"
     family = "optimization"
     paper = "Huang et al., Adaptive Unimodal Regulation for Balanced Multimodal Information Acquisition, CVPR 2025"
+    # the growth k is at most 1 (and 1 in the first epochs): a threshold >= 1 would never open the window
+    hyperparameter_ranges = {"beta0": Number(ge=0), "window": Integer(ge=1), "threshold": Number(ge=0, lt=1)}
 
     def __init__(self, beta0: float = 0.95, window: int = 3, threshold: float = 0.04) -> None:
-        if beta0 < 0:
-            raise ValueError(f"beta0 must be >= 0, got {beta0}")
-        if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
         self.beta0 = beta0
         self.window = window
         self.threshold = threshold

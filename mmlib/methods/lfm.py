@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..models import Output
+from ..validation import Number
 from .base import Method, register
 
 
@@ -65,11 +66,9 @@ class LFM(Method):
     name = "lfm"
     family = "learning objective"
     paper = "Yang et al., Facilitating Multimodal Classification via Dynamically Learning Modality Gap, NeurIPS 2024"
+    hyperparameter_ranges = {"gap_start": Number(ge=0, le=1), "gap_end": Number(ge=0, le=1)}
 
     def __init__(self, gap_start: float = 0.5, gap_end: float = 0.05) -> None:
-        for name, value in (("gap_start", gap_start), ("gap_end", gap_end)):
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.gap_start = gap_start
         self.gap_end = gap_end
 

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 
 from ..data import Batch
 from ..models import MultimodalModel, Output
+from ..validation import Flag
 from .base import Method, register
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class MLA(Method):
     family = "feed-forward"
     paper = ("Zhang, Yoon, Bansal, Yao. Multimodal Representation Learning by Alternating "
              "Unimodal Adaptation. CVPR 2024")
+    hyperparameter_ranges = {"project": Flag()}
 
     def __init__(self, project: bool = True) -> None:
         self.project = project

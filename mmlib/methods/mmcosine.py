@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import ConcatFusion, SumFusion
+from ..validation import Number
 from .base import Method, register
 
 
@@ -71,10 +72,9 @@ class MMCosine(Method):
     name = "mmcosine"
     family = "learning objective"
     paper = "Xu et al., MMCosine: Multi-Modal Cosine Loss Towards Balanced Audio-Visual Fine-Grained Learning, ICASSP 2023"
+    hyperparameter_ranges = {"scale": Number(gt=0)}
 
     def __init__(self, scale: float = 10.0) -> None:
-        if scale <= 0:
-            raise ValueError(f"scale must be positive, got {scale}")
         self.scale = scale
 
     def setup(self, state) -> None:

@@ -56,6 +56,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..models import Output
+from ..validation import Flag, Number
 from .base import Method, encoder_parameters, register
 
 
@@ -137,10 +138,9 @@ class MMPareto(Method):
     name = "mmpareto"
     family = "learning objective"
     paper = "Wei & Hu, MMPareto: Boosting Multimodal Learning with Innocent Unimodal Assistance, ICML 2024"
+    hyperparameter_ranges = {"gamma": Number(gt=0), "pareto": Flag()}
 
     def __init__(self, gamma: float = 1.5, pareto: bool = True) -> None:
-        if gamma <= 0:
-            raise ValueError(f"gamma must be positive, got {gamma}")
         self.gamma = gamma
         self.pareto = pareto
 

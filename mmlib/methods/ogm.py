@@ -48,6 +48,7 @@ from torch import Tensor
 from ..data import Batch
 from ..metrics import true_class_score
 from ..models import MultimodalModel, Output
+from ..validation import Flag, Integer, Number, OrNone
 from .base import Method, encoder_parameters, register
 
 
@@ -110,11 +111,14 @@ class OGMGE(Method):
     name = "ogm_ge"
     family = "optimization"
     paper = "Peng et al., Balanced Multimodal Learning via On-the-fly Gradient Modulation, CVPR 2022"
+    hyperparameter_ranges = {"alpha": Number(ge=0), "modulation_start": Integer(ge=0),
+                             "modulation_end": OrNone(Integer(ge=0)), "ge": Flag()}
 
     def __init__(self, alpha: float = 0.3, modulation_start: int = 0, modulation_end: int | None = None,
                  ge: bool = True) -> None:
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if modulation_end is not None and modulation_end < modulation_start:
+            raise ValueError(f"ogm_ge: modulation_end must be None or >= modulation_start ({modulation_start}), "
+                             f"got {modulation_end} (the modulation window would be empty)")
         self.alpha = alpha
         self.modulation_start = modulation_start
         self.modulation_end = modulation_end

@@ -38,6 +38,7 @@ from torch import Tensor
 from ..data import Batch
 from ..metrics import true_class_score
 from ..models import MultimodalModel, Output
+from ..validation import Integer, Number
 from .base import Method, register
 
 
@@ -79,11 +80,10 @@ class OPM(Method):
     name = "opm"
     family = "feed-forward"
     paper = "Wei, Hu, Wang, Feng et al. On-the-fly Modulation for Balanced Multimodal Learning. T-PAMI 2024"
+    hyperparameter_ranges = {"q_base": Number(ge=0, le=1), "lam": Number(ge=0), "p_exe": Number(ge=0, le=1),
+                             "warmup_epochs": Integer(ge=0)}
 
     def __init__(self, q_base: float = 0.5, lam: float = 0.5, p_exe: float = 0.7, warmup_epochs: int = 1) -> None:
-        drop_probabilities({"a": 1.0, "b": 1.0}, q_base, lam)  # validates q_base, lam
-        if not 0 <= p_exe <= 1:
-            raise ValueError(f"p_exe must be in [0, 1], got {p_exe}")
         self.q_base, self.lam, self.p_exe, self.warmup_epochs = q_base, lam, p_exe, warmup_epochs
 
     def forward(self, model: MultimodalModel, batch: Batch) -> Output:

@@ -37,6 +37,7 @@ from torch import Tensor
 from ..data import Batch
 from ..metrics import true_class_score
 from ..models import Output
+from ..validation import Number
 from .base import Method, register
 from .ogm import discrepancy_ratios
 
@@ -76,12 +77,9 @@ class PMR(Method):
     name = "pmr"
     family = "optimization"
     paper = "Fan et al., PMR: Prototypical Modal Rebalance for Multimodal Learning, CVPR 2023"
+    hyperparameter_ranges = {"alpha": Number(ge=0), "momentum": Number(ge=0, le=1)}
 
     def __init__(self, alpha: float = 1.0, momentum: float = 0.2) -> None:
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
         self.alpha = alpha
         self.momentum = momentum
 

@@ -43,6 +43,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..models import MultimodalModel, Output
+from ..validation import Flag, Number
 from .base import Method, encoder_parameters, register
 
 
@@ -70,10 +71,9 @@ class ReconBoost(Method):
     name = "reconboost"
     family = "optimization"
     paper = "Hua et al., ReconBoost: Boosting Can Achieve Modality Reconcilement, ICML 2024"
+    hyperparameter_ranges = {"w1": Number(gt=0), "w2": Number(ge=0), "alpha": Number(ge=0), "correction": Flag()}
 
     def __init__(self, w1: float = 5.0, w2: float = 1.0, alpha: float = 0.5, correction: bool = True) -> None:
-        if w1 <= 0 or w2 < 0 or alpha < 0:
-            raise ValueError(f"need w1 > 0, w2 >= 0, alpha >= 0; got w1={w1}, w2={w2}, alpha={alpha}")
         self.w1 = w1
         self.w2 = w2
         self.alpha = alpha

@@ -33,6 +33,7 @@ from sklearn.cluster import KMeans
 from torch import Tensor
 
 from ..models import MultimodalModel
+from ..validation import Integer, Number
 from .base import Method, encoder_parameters, register
 
 
@@ -81,11 +82,9 @@ class Relearning(Method):
     name = "relearning"
     family = "optimization"
     paper = "Wei et al., Diagnosing and Re-learning for Balanced Multimodal Learning, ECCV 2024"
+    hyperparameter_ranges = {"move_lambda": Number(ge=0), "reinit_every": Integer(ge=1), "reinit_num": Integer(ge=0)}
 
     def __init__(self, move_lambda: float = 3.0, reinit_every: int = 5, reinit_num: int = 2) -> None:
-        if move_lambda < 0 or reinit_every < 1 or reinit_num < 0:
-            raise ValueError("need move_lambda >= 0, reinit_every >= 1, reinit_num >= 0; "
-                             f"got {move_lambda}, {reinit_every}, {reinit_num}")
         self.move_lambda = move_lambda
         self.reinit_every = reinit_every
         self.reinit_num = reinit_num

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..transformer import FusionTransformer, attention_imbalance_ratio, attention_on
+from ..validation import Integer, Number
 from .base import Method, NotApplicable, register
 
 
@@ -94,10 +95,9 @@ class RollingQ(Method):
     name = "rollingq"
     family = "feed-forward"
     paper = "Ni et al., RollingQ: Reviving the Cooperation Dynamics in Multimodal Transformer, ICML 2025"
+    hyperparameter_ranges = {"beta": Number(ge=0), "sigma": Number(ge=0), "max_rotations": Integer(ge=0)}
 
     def __init__(self, beta: float = 0.05, sigma: float = 2.0, max_rotations: int = 3) -> None:
-        if beta < 0 or sigma < 0 or max_rotations < 0:
-            raise ValueError(f"beta, sigma and max_rotations must be >= 0, got {beta}, {sigma}, {max_rotations}")
         self.beta = beta
         self.sigma = sigma
         self.max_rotations = max_rotations

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..models import MultimodalModel, Output
+from ..validation import Integer, Number, OrNone
 from .base import Method, register
 
 
@@ -51,12 +52,9 @@ class UMT(Method):
     name = "umt"
     family = "learning objective"
     paper = "Du et al., On Uni-Modal Feature Learning in Supervised Multi-Modal Learning, ICML 2023"
+    hyperparameter_ranges = {"beta": Number(ge=0), "teacher_epochs": OrNone(Integer(ge=1))}
 
     def __init__(self, beta: float = 1.0, teacher_epochs: int | None = None) -> None:
-        if beta < 0:
-            raise ValueError(f"beta must be non-negative, got {beta}")
-        if teacher_epochs is not None and teacher_epochs < 1:
-            raise ValueError(f"teacher_epochs must be at least 1, got {teacher_epochs}")
         self.beta = beta
         self.teacher_epochs = teacher_epochs
 

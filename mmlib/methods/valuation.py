@@ -55,6 +55,7 @@ from torch import Tensor
 from ..data import Batch, MultimodalDataset
 from ..metrics import shapley_values
 from ..models import MultimodalModel, Output
+from ..validation import Choice, Increasing, Integer, Number
 from .base import Method, register
 
 if TYPE_CHECKING:
@@ -190,12 +191,9 @@ class _Resampling(Method):
 
     family = "data input"
     paper = "Wei, Feng, Wang, Hu. Enhancing Multimodal Cooperation via Sample-level Modality Valuation. CVPR 2024"
+    hyperparameter_ranges = {"warmup_epochs": Integer(ge=0), "level": Choice(LEVELS), "full_value": Number(gt=0)}
 
     def __init__(self, warmup_epochs: int = 2, level: str = "feature", full_value: float = 2.0) -> None:
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-        if warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
         self.warmup_epochs = warmup_epochs
         self.level = level
         self.full_value = full_value
@@ -234,11 +232,11 @@ class SampleValuation(_Resampling):
     """
 
     name = "sample_valuation"
+    hyperparameter_ranges = {"thresholds": Increasing(3)}
 
     def __init__(self, warmup_epochs: int = 2, level: str = "feature", full_value: float = 2.0,
                  thresholds: tuple[float, float, float] = THRESHOLDS) -> None:
         super().__init__(warmup_epochs, level, full_value)
-        resample_copies(torch.zeros(1), thresholds)  # validates the thresholds
         self.thresholds = tuple(thresholds)
 
     def extra_copies(self, state: "TrainState", train_index: Tensor) -> tuple[Tensor, Tensor]:
@@ -259,14 +257,11 @@ class ModalityValuation(_Resampling):
     """
 
     name = "modality_valuation"
+    hyperparameter_ranges = {"alpha": Number(ge=0), "part_ratio": Number(gt=0, le=1)}
 
     def __init__(self, warmup_epochs: int = 2, level: str = "feature", full_value: float = 2.0,
                  alpha: float = 1.0, part_ratio: float = 0.2) -> None:
         super().__init__(warmup_epochs, level, full_value)
-        if not 0 < part_ratio <= 1:
-            raise ValueError(f"part_ratio must be in (0, 1], got {part_ratio}")
-        if alpha < 0:
-            raise ValueError(f"alpha must be non-negative, got {alpha}")
         self.alpha = alpha
         self.part_ratio = part_ratio
 
