@@ -9,17 +9,20 @@
 
 then evaluates the model on the validation and test splits. Model selection uses
 the validation split only: at the end the weights of the best validation epoch are
-restored (``select="val"``), never chosen on the test split.
+restored (``select="val"``), never chosen on the test split. A non-finite training
+loss stops the run at once (:class:`DivergedError`, or a history marked ``diverged``).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import math
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +33,8 @@ from tqdm.auto import tqdm
 from .data import MultimodalDataset
 from .metrics import evaluate
 from .methods import Method, get
-from .models import MultimodalModel, build_model
+from .models import FUSIONS, MultimodalModel, build_model
+from .validation import Choice, Flag, Integer, Number, OrNone
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay),
@@ -98,6 +102,11 @@ class History:
     value the method logged (its mean over the epoch). ``final`` holds the
     selected model's ``val_*`` and ``test_*`` scores; ``best_epoch`` is the epoch
     it comes from.
+
+    ``status`` is ``"ok"``, or ``"diverged"`` when ``fit(..., on_nonfinite="record")``
+    met a non-finite training loss; ``diverged`` then holds its ``epoch``, ``step``
+    (0-based batch index in that epoch) and ``loss``, and ``records`` only the epochs
+    that finished before it.
     """
 
     records: list[dict[str, float]] = field(default_factory=list)
@@ -105,6 +114,8 @@ class History:
     best_epoch: int = -1
     seconds: float = 0.0
     method: str = "baseline"
+    status: str = "ok"
+    diverged: dict[str, float] | None = None
 
     def __getitem__(self, key: str) -> list[float]:
         if not self.records or key not in self.records[-1]:
@@ -129,16 +140,20 @@ def train_epoch(method: Method, state: TrainState, epoch: int) -> dict[str, floa
     the running train accuracies (fused and per modality) over the epoch's batches.
 
     ``on_epoch_start`` -> ``sample`` -> ``step`` per batch -> ``on_epoch_end``; ``fit``
-    calls this once per epoch, and the speed benchmarks time it directly.
+    calls this once per epoch, and the speed benchmarks time it directly. The first
+    non-finite loss raises :class:`DivergedError` (epoch, 0-based step in the epoch).
     """
     state.epoch, state.logs = epoch, {}
     method.on_epoch_start(state)
     losses, sizes, predictions, labels, output = [], [], [], [], None
-    for batch in method.sample(state):
+    for step, batch in enumerate(method.sample(state)):
         output, loss = method.step(state, batch)
         state.step += 1
+        loss = loss.detach()
+        if not math.isfinite(loss):  # one scalar read per step (under a microsecond): the cheapest check
+            raise DivergedError(method.name, epoch, step, float(loss))
         with torch.no_grad():  # keep per-step work to a few ops; reduce once at the end
-            losses.append(loss.detach())
+            losses.append(loss)
             predictions.append(torch.stack([output.fused, *output.logits.values()]).argmax(2))
         sizes.append(len(batch))
         labels.append(batch.y)
@@ -151,6 +166,67 @@ def train_epoch(method: Method, state: TrainState, epoch: int) -> dict[str, floa
     keys = ["train_acc"] + [f"train_acc_{m}" for m in output.logits]
     result.update({k: v.item() / n_seen for k, v in zip(keys, correct)})
     return result
+
+
+ON_NONFINITE = ("raise", "record")
+SELECT = ("val", "last")
+SEED = Integer(ge=0, le=2**63 - 1, text="an int in [0, 2**63 - 1]")
+
+
+def _check_method(method: Any, owner: str) -> Method:
+    """``method`` as a :class:`Method`: an instance, a registered name (built with defaults) or None (baseline)."""
+    if method is None:
+        return get("baseline")
+    if isinstance(method, str):
+        return get(method)  # an unknown name lists the registered ones
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, type) and issubclass(method, Method):
+        raise TypeError(f"{owner}: method must be a Method instance, a registered name or None; got the class "
+                        f"{method.__name__} itself (build it first: {method.__name__}(...))")
+    raise TypeError(f"{owner}: method must be a Method instance, a registered name (mmlib.methods.names()) or None; "
+                    f"got {method!r} ({type(method).__name__})")
+
+
+def _check_fit_arguments(model: Any, data: Any, *, epochs: Any, lr: Any, batch_size: Any, optimizer: Any,
+                         weight_decay: Any, seed: Any, eval_splits: Any, select: Any, progress: Any, callback: Any,
+                         on_nonfinite: Any) -> None:
+    """Every argument of :func:`fit` but ``method``, with an error that states the valid range."""
+    if not isinstance(model, MultimodalModel):
+        raise TypeError(f"fit: model must be a MultimodalModel (e.g. mmlib.models.build_model(data)), "
+                        f"got {type(model).__name__}")
+    if not isinstance(data, MultimodalDataset):
+        raise TypeError(f"fit: data must be a MultimodalDataset (e.g. mmlib.data.load('synthetic')), "
+                        f"got {type(data).__name__}")
+    if sorted(model.modalities) != sorted(data.modality_names):
+        raise ValueError(f"fit: the model's modalities {model.modalities} do not match the data's "
+                         f"{data.modality_names}; train on a subset with data.select({model.modalities}) "
+                         "or build the model for this data")
+    Integer(ge=1)(epochs, "epochs", "fit")
+    Number(gt=0)(lr, "lr", "fit")
+    Integer(ge=1)(batch_size, "batch_size", "fit")
+    if not isinstance(optimizer, str):
+        raise TypeError(f"fit: optimizer must be the name of one of {sorted(OPTIMIZERS)}, "
+                        f"got {optimizer!r} ({type(optimizer).__name__})")
+    if optimizer not in OPTIMIZERS:
+        raise KeyError(f"fit: unknown optimizer {optimizer!r}; valid: {sorted(OPTIMIZERS)}")
+    Number(ge=0)(weight_decay, "weight_decay", "fit")
+    SEED(seed, "seed", "fit")
+    if isinstance(eval_splits, str) or not isinstance(eval_splits, Sequence):
+        raise TypeError(f"fit: eval_splits must be a list or tuple of split names from {sorted(data.splits)}, "
+                        f"got {eval_splits!r} ({type(eval_splits).__name__})")
+    unknown = [split for split in eval_splits if not isinstance(split, str) or split not in data.splits]
+    if unknown:
+        raise KeyError(f"fit: unknown split(s) {unknown} in eval_splits; valid splits: {sorted(data.splits)}")
+    Choice(SELECT)(select, "select", "fit")
+    if select == "val" and "val" not in eval_splits:
+        raise ValueError(f"fit: select='val' needs 'val' in eval_splits, got {tuple(eval_splits)}; "
+                         "add it or use select='last'")
+    OrNone(Flag())(progress, "progress", "fit")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"fit: callback must be None or a function of the TrainState, got {callback!r} "
+                        f"({type(callback).__name__})")
+    Choice(ON_NONFINITE)(on_nonfinite, "on_nonfinite", "fit")
 
 
 def fit(
@@ -168,6 +244,7 @@ def fit(
     select: str = "val",
     progress: bool | None = None,
     callback: Callable[[TrainState], None] | None = None,
+    on_nonfinite: str = "raise",
 ) -> History:
     """Train ``model`` on ``data`` with ``method`` (default: plain joint training).
 
@@ -176,19 +253,33 @@ def fit(
             ``sgd`` (momentum 0.9), ``adam``, ``adamw``.
         seed: seeds the batch order and the method's randomness (build the model
             under a seed yourself, or use :func:`run`).
-        eval_splits: splits evaluated after every epoch (``val`` is needed to select).
+        eval_splits: splits evaluated after every epoch (``val`` is needed to select;
+            ``()`` with ``select="last"`` evaluates nothing).
         select: ``"val"`` restores the weights of the best validation epoch at the
-            end; ``"last"`` keeps the last epoch's.
+            end (an epoch whose validation loss is not finite is never chosen);
+            ``"last"`` keeps the last epoch's.
         progress: draw a tqdm bar (default: on unless ``MMLIB_PROGRESS=0``).
         callback: called with the state after every epoch (e.g. to record extra numbers).
+        on_nonfinite: what a NaN or infinite training loss does. ``"raise"`` (default):
+            stop at once with :class:`DivergedError` naming the method, epoch and step.
+            ``"record"``: stop at once and return the history with ``status ==
+            "diverged"`` and ``diverged == {"epoch", "step", "loss"}``; its ``final``
+            scores are those of the best validated epoch before the divergence, or NaN
+            if there is none. Either way the model keeps the best validated weights
+            seen before the divergence, if any.
+
+    Arguments are checked before anything runs, with an error that states the valid
+    range: ``epochs`` and ``batch_size`` ints >= 1 (a bool is not an int here), ``lr``
+    a finite number > 0, ``weight_decay`` a finite number >= 0, ``seed`` an int in
+    [0, 2**63 - 1], ``optimizer``/``select``/``on_nonfinite`` one of their names,
+    ``eval_splits`` split names of ``data``, ``progress`` None or a bool, ``callback``
+    None or callable, ``method`` a Method, a registered name or None, and ``model``
+    a MultimodalModel with the same modalities as ``data``.
     """
-    method = get(method) if isinstance(method, str) else (method or get("baseline"))
-    if optimizer not in OPTIMIZERS:
-        raise KeyError(f"unknown optimizer {optimizer!r}; valid: {sorted(OPTIMIZERS)}")
-    if select not in ("val", "last"):
-        raise ValueError(f"select must be 'val' or 'last', got {select!r}")
-    if select == "val" and "val" not in eval_splits:
-        raise ValueError("select='val' needs 'val' in eval_splits")
+    _check_fit_arguments(model, data, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                         weight_decay=weight_decay, seed=seed, eval_splits=eval_splits, select=select,
+                         progress=progress, callback=callback, on_nonfinite=on_nonfinite)
+    method = _check_method(method, "fit")
     generator = seed_everything(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     state = TrainState(model, data, OPTIMIZERS[optimizer](params, lr, weight_decay), generator, epochs, batch_size)
@@ -198,13 +289,19 @@ def fit(
     started = time.perf_counter()
     model.train()
     bar = tqdm(range(epochs), desc=method.name, leave=False, disable=not progress_enabled(progress))
+    divergence: DivergedError | None = None
     for epoch in bar:
-        record = {"epoch": epoch, **train_epoch(method, state, epoch)}
+        try:
+            record = {"epoch": epoch, **train_epoch(method, state, epoch)}
+        except DivergedError as error:
+            divergence = error
+            bar.close()
+            break
         for split in eval_splits:
             record.update({f"{split}_{k}": v for k, v in evaluate(model, data, split, method).items()})
         record.update({k: _epoch_mean(v) for k, v in state.logs.items()})
         history.records.append(record)
-        if select == "val" and record["val_acc"] > best_score:
+        if select == "val" and record["val_acc"] > best_score and math.isfinite(record["val_loss"]):
             best_score, history.best_epoch = record["val_acc"], epoch
             best_weights = copy.deepcopy(model.state_dict())
         bar.set_postfix(loss=f"{record['loss']:.3f}", val=f"{record.get('val_acc', float('nan')):.3f}")
@@ -212,10 +309,17 @@ def fit(
             callback(state)
     if select == "val" and best_weights is not None:
         model.load_state_dict(best_weights)
-    else:
+    elif divergence is None:
         history.best_epoch = epochs - 1
+    if divergence is not None:
+        if on_nonfinite == "raise":
+            raise divergence
+        history.status = "diverged"
+        history.diverged = {"epoch": divergence.epoch, "step": divergence.step, "loss": divergence.loss}
     for split in eval_splits:
         history.final.update({f"{split}_{k}": v for k, v in evaluate(model, data, split, method).items()})
+    if divergence is not None and best_weights is None:  # no validated model to report: the weights are broken
+        history.final = {k: float("nan") for k in history.final}
     history.seconds = time.perf_counter() - started
     return history
 
@@ -227,6 +331,43 @@ class Run:
     model: MultimodalModel
     history: History
     method: Method
+
+
+FIT_OPTIONS = tuple(p for p in inspect.signature(fit).parameters if p not in ("model", "data", "method", "seed"))
+
+
+def _check_run_arguments(data: Any, method: Any, fusion: Any, feature_dim: Any, modalities: Any, method_kw: Any,
+                         fit_kw: Mapping[str, Any]) -> None:
+    if not isinstance(data, MultimodalDataset):
+        raise TypeError(f"run: data must be a MultimodalDataset (e.g. mmlib.data.load('synthetic')), "
+                        f"got {type(data).__name__}")
+    if not isinstance(fusion, str):
+        raise TypeError(f"run: fusion must be the name of one of {sorted(FUSIONS)}, got {fusion!r} "
+                        f"({type(fusion).__name__})")
+    if fusion not in FUSIONS:
+        raise KeyError(f"run: unknown fusion {fusion!r}; valid fusions: {sorted(FUSIONS)}")
+    Integer(ge=1)(feature_dim, "feature_dim", "run")
+    if modalities is not None:
+        valid = data.modality_names
+        if isinstance(modalities, str) or not isinstance(modalities, Sequence):
+            raise TypeError(f"run: modalities must be None or a list of names from {valid}, got {modalities!r} "
+                            f"({type(modalities).__name__})")
+        unknown = [m for m in modalities if not isinstance(m, str) or m not in valid]
+        if unknown:
+            raise KeyError(f"run: unknown modalities {unknown}; valid: {valid}")
+        if not modalities or len(set(modalities)) != len(modalities):
+            raise ValueError(f"run: modalities must name at least one modality, each once, got {list(modalities)}")
+    if method_kw is not None:
+        if not isinstance(method_kw, Mapping):
+            raise TypeError(f"run: method_kw must be None or a mapping of hyperparameters, got {method_kw!r} "
+                            f"({type(method_kw).__name__})")
+        if method_kw and not isinstance(method, str):
+            raise ValueError(f"run: method_kw {dict(method_kw)} only applies when method is a registered name; "
+                             "pass the hyperparameters to the method you built instead")
+    unknown = sorted(k for k in fit_kw if k not in FIT_OPTIONS)
+    if unknown:
+        raise TypeError(f"run: unknown option(s) {unknown}; valid: seed, fusion, feature_dim, modalities, "
+                        f"method_kw and the fit options {list(FIT_OPTIONS)}")
 
 
 def run(
@@ -243,11 +384,16 @@ def run(
     """Seed, build a fresh model for ``data``, build the method, and :func:`fit` it.
 
     ``method_kw`` are the method's hyperparameters (when ``method`` is a name);
-    ``fit_kw`` go to :func:`fit` (epochs, lr, optimizer, ...).
+    ``fit_kw`` go to :func:`fit` (epochs, lr, optimizer, on_nonfinite, ...).
+    Arguments are checked first, as in :func:`fit`: ``fusion`` one of the fusion heads,
+    ``feature_dim`` an int >= 1, ``modalities`` None or names of ``data``'s modalities,
+    ``method_kw`` None or a mapping (only with a method name), ``fit_kw`` fit's options.
     """
+    _check_run_arguments(data, method, fusion, feature_dim, modalities, method_kw, fit_kw)
+    SEED(seed, "seed", "run")
     seed_everything(seed)
     model = build_model(data, fusion=fusion, feature_dim=feature_dim, modalities=modalities)
-    method = get(method, **(method_kw or {})) if isinstance(method, str) else method
+    method = get(method, **(method_kw or {})) if isinstance(method, str) else _check_method(method, "run")
     history = fit(model, data if modalities is None else data.select(modalities), method, seed=seed, **fit_kw)
     return Run(model, history, method)
 

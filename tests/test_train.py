@@ -6,6 +6,7 @@ import torch
 from mmlib import methods
 from mmlib.data import load
 from mmlib.methods import Method
+from mmlib.models import build_model
 from mmlib.train import fit, run, train_unimodal
 
 
@@ -63,7 +64,7 @@ def test_hooks_are_called_in_order(data):
         def on_epoch_end(self, model, state):
             calls.append("end")
 
-    history = fit(run(data, epochs=0, progress=False).model, data, Spy(), epochs=1, progress=False)
+    history = fit(build_model(data), data, Spy(), epochs=1, progress=False)
     assert calls[0] == "setup" and calls[1] == "start" and calls[-1] == "end"
     assert calls.count("forward") == calls.count("after_backward") == len(data.splits["train"]) // 64 + 1
     assert history["marker"] == [1.0]
@@ -78,7 +79,7 @@ def test_registry_errors_list_valid_names():
 
 
 def test_fit_rejects_bad_options(data):
-    model = run(data, epochs=0, progress=False).model
+    model = build_model(data)
     with pytest.raises(KeyError, match="valid"):
         fit(model, data, epochs=1, optimizer="lion")
     with pytest.raises(ValueError, match="val"):
