@@ -114,5 +114,5 @@ def describe(error: BaseException) -> str:
         return "permission denied (check the file's permissions)"
     if isinstance(error, IsADirectoryError):
         return "it is a folder, not a file"
-    text = str(error).strip()
+    text = str(error).strip().rstrip(".")
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -88,6 +88,8 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     from the decoder's error.
     """
     if not path.is_file():
+        if path.exists():
+            raise DataError(f"cannot read audio file {path}: it is not a regular file (a folder?)")
         raise FileNotFoundError(f"{path} does not exist")
     try:
         with warnings.catch_warnings():

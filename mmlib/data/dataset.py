@@ -61,21 +61,14 @@ def stratified_split(labels: Tensor, fractions: tuple[float, float, float], seed
                   "test": members[n_train + n_val:]}
         for name, chunk in chunks.items():
             if len(chunk) == 0:
+                n = len(members)
                 raise DataError(
-                    f"class {int(c)} has {len(members)} sample(s), too few to populate every split with "
-                    f"fractions {fractions}: its {name} split would get none; each class needs at least "
-                    f"{_smallest_class(fractions)} samples (use more samples or other fractions)")
+                    f"class {int(c)} has {n} sample(s), too few to populate every split with fractions "
+                    f"{fractions}: its {name} split would get none (train round({fractions[0]:g} x {n}) = "
+                    f"{n_train}, val round({fractions[1]:g} x {n}) = {n_val}, test the remaining "
+                    f"{max(n - n_train - n_val, 0)}); use more samples per class or a larger {name} fraction")
             parts[name].append(chunk)
     return {name: torch.sort(torch.cat(chunks)).values for name, chunks in parts.items()}
-
-
-def _smallest_class(fractions: tuple[float, float, float]) -> int:
-    """The smallest class size that :func:`stratified_split` cuts into three non-empty parts."""
-    for size in range(3, 100_000):
-        n_train, n_val = int(round(fractions[0] * size)), int(round(fractions[1] * size))
-        if n_train >= 1 and n_val >= 1 and size - n_train - n_val >= 1:
-            return size
-    return 100_000
 
 
 @dataclass

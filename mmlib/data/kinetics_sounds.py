@@ -94,6 +94,8 @@ def read_fbank(path: Path) -> Tensor:
     :class:`DataError` naming its path, chained from the decoder's error.
     """
     if not path.is_file():
+        if path.exists():
+            raise DataError(f"cannot read fbank file {path}: it is not a regular file (a folder?)")
         raise FileNotFoundError(f"{path} does not exist")
     try:
         fbank = np.load(path)

@@ -96,7 +96,7 @@ def read_list(path: Path, parse: Callable[[str], tuple[str, int]], row_help: str
         try:
             clip, label = parse(line.strip())
         except ValueError as error:
-            raise DataError(f"{path.name} line {number} ({line.strip()!r}): {error}; "
+            raise DataError(f"{path} line {number} ({line.strip()!r}): {error}; "
                             f"expected {row_help}") from None
         if clip in seen:
             raise DataError(f"{path} lists clip {clip!r} twice (lines {seen[clip]} and {number}); "
