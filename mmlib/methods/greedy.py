@@ -135,9 +135,10 @@ class MMTMHead(nn.Module):
 class Greedy(Method):
     """MMTM cross-modal block + re-balancing steps driven by the conditional learning speed.
 
-    Hyperparameters: ``threshold`` (0.01), ``window`` (5 steps), ``reduction`` (4),
-    ``rebalance`` (True; False trains the same MMTM model without re-balancing — the
-    fair baseline for this architecture).
+    Hyperparameters (default; valid range): ``threshold`` (0.01; a number >= 0),
+    ``window`` (5 steps; an int >= 1), ``reduction`` (4; an int >= 1), ``rebalance``
+    (True; False trains the same MMTM model without re-balancing — the fair baseline
+    for this architecture).
     """
 
     name = "greedy"

@@ -130,7 +130,7 @@ class SharedHead(nn.Module):
 class MLA(Method):
     """Alternating unimodal steps through a shared head; entropy-weighted fusion at test time.
 
-    Hyperparameters: ``project`` (True: the gradient modification; False: plain alternation).
+    Hyperparameters: ``project`` (True or False; True: the gradient modification, False: plain alternation).
     """
 
     name = "mla"

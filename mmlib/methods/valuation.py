@@ -227,8 +227,9 @@ class _Resampling(Method):
 class SampleValuation(_Resampling):
     """Sample-level valuation: extra weak-modality-only copies of low-contribution samples.
 
-    Hyperparameters: ``warmup_epochs`` (2), ``level`` ('feature' | 'input'),
-    ``full_value`` (2: the authors' scale), ``thresholds`` ((-0.1, 0.4, 1.0)).
+    Hyperparameters (default; valid range): ``warmup_epochs`` (2; an int >= 0), ``level``
+    ('feature'; or 'input'), ``full_value`` (2, the authors' scale; a number > 0),
+    ``thresholds`` ((-0.1, 0.4, 1.0); three strictly increasing numbers).
     """
 
     name = "sample_valuation"
@@ -252,8 +253,9 @@ class SampleValuation(_Resampling):
 class ModalityValuation(_Resampling):
     """Modality-level valuation: extra copies, in proportion to the contribution gap, for the weak modality.
 
-    Hyperparameters: ``warmup_epochs`` (2), ``level``, ``full_value`` (2),
-    ``alpha`` (1.0, scales the number of copies), ``part_ratio`` (0.2 of the training set is valued).
+    Hyperparameters (default; valid range): ``warmup_epochs`` (2; an int >= 0), ``level``
+    ('feature' or 'input'), ``full_value`` (2; a number > 0), ``alpha`` (1.0, scales the
+    number of copies; a number >= 0), ``part_ratio`` (0.2 of the training set is valued; in (0, 1]).
     """
 
     name = "modality_valuation"
