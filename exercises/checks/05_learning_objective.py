@@ -146,7 +146,8 @@ def _random_pareto_update(pareto_update):
         assert torch.allclose(got.double(), want, rtol=1e-4, atol=1e-5), (
             f"random case (seed {seed}): {kind} gradients (cos {_cos64(g_mm, g_u):.3f}), gamma={gamma}; "
             f"largest difference from MMPareto's update {(got.double() - want).abs().max().item():.3g}"
-            + (" — aligned: alpha = 0.5" if kind == "aligned" else " — in conflict: the min-norm alpha, then rescale"))
+            + (" — aligned: alpha = 0.5" if kind == "aligned"
+               else " — in conflict: the min-norm alpha, then rescale"))
 
 
 CHECKS = {

@@ -120,9 +120,8 @@ def _random_dominated_by(seed: int):
     rng = random.Random(seed)
     datasets = [f"set{i}" for i in rng.sample(range(10), rng.randint(2, 4))]
     methods = ["mine"] + rng.sample(["baseline", "ogm", "opm", "mla", "pmr", "agm", "greedy"], rng.randint(2, 6))
-    rows = [(d, m, rng.randint(10, 20) / 20, rng.randint(0, 10) / 20) for d in datasets for m in rng.sample(methods,
-                                                                                                              len(methods))]
-    return rows
+    return [(d, m, rng.randint(10, 20) / 20, rng.randint(0, 10) / 20)
+            for d in datasets for m in rng.sample(methods, len(methods))]
 
 
 def check_dominated_by(dominated_by):
