@@ -2,7 +2,7 @@
 
 Every check runs a hand-made case first (its hint is the readable one), then a random case
 drawn from a fresh seed at every grading, so that no hard-coded answer can pass. A random
-case's hint names its seed; ``_random_<task>(seed)`` in this file rebuilds its inputs.
+case's hint names its seed; the ``_random_*`` helpers in this file rebuild its inputs from it.
 """
 
 import random

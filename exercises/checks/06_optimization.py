@@ -3,7 +3,7 @@
 The reference is the library's own code (mmlib.methods.ogm), the code chapter 6 trains with.
 Every check runs a hand-made case first (its hint is the readable one), then a random case
 drawn from a fresh seed at every grading, so that no hard-coded answer can pass. A random
-case's hint names its seed; ``_random_<task>(seed)`` in this file rebuilds its inputs.
+case's hint names its seed; the ``_random_*`` helpers in this file rebuild its inputs from it.
 The noise checks are statistical on at least 20 000 draws: 3 % on a standard deviation is
 more than six standard errors, so a correct answer does not fail by bad luck.
 """

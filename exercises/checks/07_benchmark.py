@@ -4,7 +4,7 @@ The reference frontier is mmlib.benchmark.pareto_frontier, the one chapter 07 dr
 learner's method is run through mmlib.benchmark.benchmark on a small synthetic data set.
 The two function checks run a hand-made case first (its hint is the readable one), then a
 random case drawn from a fresh seed at every grading, so that no hard-coded answer can pass;
-its hint names the seed, and ``_random_<task>(seed)`` in this file rebuilds its inputs.
+its hint names the seed, and the ``_random_*`` helpers in this file rebuild its inputs from it.
 MyMethod takes no input and is checked by running it (see its check's docstring).
 """
 

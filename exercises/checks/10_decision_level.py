@@ -3,7 +3,7 @@
 The reference is the library's own code (mmlib.decision), the code chapter 10 measures and weights with.
 Every check runs a hand-made case first (its hint is the readable one), then a random case
 drawn from a fresh seed at every grading, so that no hard-coded answer can pass. A random
-case's hint names its seed; ``_random_<task>(seed)`` in this file rebuilds its inputs; its
+case's hint names its seed; the ``_random_*`` helpers in this file rebuild its inputs from it; its
 expected values are written out in this file in float64.
 """
 
