@@ -57,6 +57,7 @@ from .layout import build_real_dataset, check_options, read_list, require_layout
 
 CLASSES = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
 SAMPLE_RATE = 22050
+MIN_RATE, MAX_RATE = 1000, 384_000  # sample rates a wav file may declare (a corrupt header gives others)
 DURATION_S = 3
 N_FFT = 512
 HOP = 353
@@ -101,9 +102,11 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
                         f"(replace it or remove its line from the list file)") from error
     if samples.size == 0:
         raise DataError(f"cannot read audio file {path}: it holds no samples")
-    if samples.ndim > 2 or rate <= 0:
-        raise DataError(f"cannot read audio file {path}: unexpected layout (rate {rate}, array shape "
-                        f"{samples.shape})")
+    if samples.ndim > 2:
+        raise DataError(f"cannot read audio file {path}: unexpected array shape {samples.shape}")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise DataError(f"cannot read audio file {path}: its header gives a sample rate of {rate} Hz; expected "
+                        f"{MIN_RATE}..{MAX_RATE} Hz (CREMA-D: 16000)")
     if samples.dtype == np.uint8:
         samples = (samples.astype(np.float64) - 128.0) / 128.0
     elif np.issubdtype(samples.dtype, np.integer):

@@ -109,6 +109,14 @@ def write_empty_wav(path: Path) -> None:
         handle.writeframes(b"")
 
 
+def write_one_hertz_wav(path: Path) -> None:
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(1)
+        handle.writeframes(np.zeros(100, dtype=np.int16).tobytes())
+
+
 def half(path: Path) -> None:
     content = path.read_bytes()
     path.write_bytes(content[:len(content) // 2])
@@ -284,6 +292,8 @@ FILE_FAULTS = [
               "holds no samples"),
     FileFault("cremad-wav-nan-samples", small_cremad, _then(cremad_wav, write_float_wav_with_nan), load_cremad,
               DataError, "non-finite samples"),
+    FileFault("cremad-wav-absurd-sample-rate", small_cremad, _then(cremad_wav, write_one_hertz_wav), load_cremad,
+              DataError, "sample rate of 1 Hz; expected 1000..384000 Hz"),
     FileFault("cremad-wav-is-a-folder", small_cremad, _then(cremad_wav, _as_folder), load_cremad, DataError,
               "not a regular file"),
     FileFault("cremad-wav-permission-denied", small_cremad, _denied(cremad_wav, cremad.wavfile, "read"),
