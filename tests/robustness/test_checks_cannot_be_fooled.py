@@ -9,7 +9,9 @@ For every task of every exercise:
 - a *constant* cheat of the right type fails (for most tasks the constant is the hand-made
   case's own answer, so only the random case can catch it);
 - the reference solution passes five gradings in a row, and the random case really is
-  new at every grading (the solution's inputs and answers differ between two gradings).
+  new at every grading (the solution's inputs and answers differ between two gradings);
+- a correct answer written another way (mostly the library's own float32 code) passes five
+  gradings too: the random cases' tolerances do not over-fit the reference solution.
 
 MyMethod (exercise 07) takes no input, so there is nothing to replay: its check runs the class
 through the benchmark and rejects a method that trains exactly like the baseline; its cheat
@@ -208,3 +210,87 @@ def test_each_grading_draws_a_new_random_case(case):
         runs.append([c[:2] for c in calls])
     assert runs[0][0] == runs[1][0], "the hand-made case (the first call) should be the same every time"
     assert runs[0] != runs[1], f"exercise {eid} task {name}: two gradings used exactly the same inputs"
+
+
+def _alternatives() -> dict:
+    """Correct answers written independently of the reference solutions: the library's own code
+    (float32, other formulas) and a few hand-written variants. A check must pass them too."""
+    from mmlib import decision as D
+    from mmlib import mllm, theory
+    from mmlib.benchmark import pareto_frontier
+    from mmlib.methods import greedy, mla, mmpareto, ogm, opm, valuation
+    from mmlib.methods.rollingq import rotation_matrix
+    from mmlib.metrics import imbalance, shapley_values
+    from mmlib.transformer import attention_imbalance_ratio
+
+    def softmax_minus_onehot(z, y):
+        e = (z - z.max(dim=1, keepdim=True).values).exp()
+        return e / e.sum(dim=1, keepdim=True) - torch.eye(z.shape[1])[y]
+
+    def per_modality_accuracy(logits, y):
+        fused = torch.stack(list(logits.values())).sum(0)
+        return {**{m: D.accuracy(z, y) for m, z in logits.items()}, "fused": D.accuracy(fused, y)}
+
+    def modality_logits(features, weight, bias):
+        blocks = weight.split([h.shape[1] for h in features.values()], dim=1)
+        return {m: h @ w.T + bias / len(features) for (m, h), w in zip(features.items(), blocks)}
+
+    def feature_gradients(f, y, slices):
+        shared = torch.autograd.functional.jacobian(lambda z: F.cross_entropy(z, y), f)
+        return {m: shared @ w for m, w in slices.items()}
+
+    def dominated_by(means, method):
+        out = {}
+        for dataset, sub in means.groupby("dataset", sort=False):
+            front = sub.set_index("method")
+            acc, imb = front.loc[method, "test_acc_mean"], front.loc[method, "imbalance_mean"]
+            out[dataset] = sorted(m for m, row in front.iterrows() if row["test_acc_mean"] >= acc
+                                  and row["imbalance_mean"] <= imb and (row["test_acc_mean"], row["imbalance_mean"])
+                                  != (acc, imb))
+        return out
+
+    return {
+        ("00", "accuracy"): D.accuracy,
+        ("00", "softmax_minus_onehot"): softmax_minus_onehot,
+        ("00", "per_modality_accuracy"): per_modality_accuracy,
+        ("01", "modality_logits"): modality_logits,
+        ("01", "feature_gradients"): feature_gradients,
+        ("01", "shared_term_size"): theory.shared_term_size,
+        ("02", "shapley_two"): lambda v: shapley_values(lambda s: v[frozenset(s)], ["a", "v"])["a"],
+        ("02", "shapley"): shapley_values,
+        ("02", "imbalance"): imbalance,
+        ("03", "sample_contribution"): valuation.sample_contribution,
+        ("03", "resample_copies"): valuation.resample_copies,
+        ("03", "modality_resampling"): lambda means, n, alpha=1.0: valuation.modality_resample_count(
+            valuation.modality_gaps(means), n, alpha),
+        ("04", "drop_probabilities"): opm.drop_probabilities,
+        ("04", "entropy_fusion_weights"): mla.entropy_fusion_weights,
+        ("04", "conditional_utilization_rate"): greedy.conditional_utilization_rate,
+        ("05", "cosine"): lambda a, b: F.cosine_similarity(a, b, dim=0, eps=1e-30),
+        ("05", "min_norm_weight"): mmpareto.min_norm_weight,
+        ("05", "pareto_update"): lambda g_mm, g_u, gamma=1.5: mmpareto.pareto_combine(g_mm, g_u, gamma).update,
+        ("06", "ogm_coefficients"): ogm.ogm_coefficients,
+        ("06", "ge_noise"): ogm.ge_noise,
+        ("06", "modulate"): ogm.modulate_gradient,
+        ("07", "pareto_frontier"): pareto_frontier,
+        ("07", "dominated_by"): dominated_by,
+        ("08", "attention_imbalance_ratio"): attention_imbalance_ratio,
+        ("08", "rotation_matrix"): rotation_matrix,
+        ("09", "lora_delta"): mllm.lora_delta,
+        ("09", "modality_low_rank_update"): lambda x, ids, a, b, s: s * mllm.modality_low_rank(x, ids, a) @ b.T,
+        ("09", "text_to_visual_attention"): mllm.text_to_modality_attention,
+        ("10", "per_class_weight_norms"): lambda head, dims: D.per_class_weight_norms(
+            dict(zip(dims, head.weight.split(list(dims.values()), dim=1)))),
+        ("10", "decision_shares"): D.decision_shares,
+        ("10", "capability_weights"): D.capability_weights,
+    }
+
+
+ALTERNATIVES = _alternatives()
+
+
+@pytest.mark.parametrize("case", sorted(ALTERNATIVES), ids=_ids)
+def test_a_correct_answer_written_another_way_passes_five_gradings(case):
+    for _ in range(5):
+        result = _grade_one(*case, ALTERNATIVES[case])
+        assert result.status == PASS, result
