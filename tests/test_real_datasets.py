@@ -288,17 +288,17 @@ def test_ks_errors(tmp_path):
         data.load("kinetics_sounds", root=tmp_path, train_list="train.txt", progress=False)
     (tmp_path / "audio" / "yt1x01_000010_000020.npy").unlink()
     with pytest.raises(FileNotFoundError, match=r"clip 'yt1x01_000010_000020' \(my_train\.txt line 4\)"):
-        data.load("kinetics_sounds", root=tmp_path, image_size=8, progress=False)
+        data.load("kinetics_sounds", root=tmp_path, image_size=8, val_fraction=0.5, progress=False)
     (tmp_path / "my_train.txt").write_text("yt0x00_000010_000020,10,31\n")
     with pytest.raises(ValueError, match=r"my_train\.txt line 1(.|\n)*out of range; valid labels: 0\.\.30"):
-        data.load("kinetics_sounds", root=tmp_path, progress=False)
+        data.load("kinetics_sounds", root=tmp_path, val_fraction=0.5, progress=False)
     (tmp_path / "my_train.txt").write_text("yt0x00_000010_000020 guitar\n")
     with pytest.raises(ValueError, match="not an integer"):
-        data.load("kinetics_sounds", root=tmp_path, progress=False)
-    (tmp_path / "my_train.txt").write_text("yt0x00_000010_000020,10,0\n")
+        data.load("kinetics_sounds", root=tmp_path, val_fraction=0.5, progress=False)
+    (tmp_path / "my_train.txt").write_text("yt0x00_000010_000020,10,0\nyt0x01_000010_000020,10,0\n")
     np.save(tmp_path / "audio" / "yt0x00_000010_000020.npy", np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match=r"expected 2-D"):
-        data.load("kinetics_sounds", root=tmp_path, progress=False)
+        data.load("kinetics_sounds", root=tmp_path, val_fraction=0.5, progress=False)
 
 
 # ---------------------------------------------------------------- shared helpers

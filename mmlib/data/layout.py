@@ -137,6 +137,15 @@ def holdout_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor, T
     return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(val)).values
 
 
+def require_val(name: str, train_labels: Tensor, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """:func:`holdout_split` of the train clips, or a :class:`DataError` naming the val split if it is empty."""
+    train, val = holdout_split(train_labels, val_fraction, seed)
+    if len(val) == 0:
+        raise DataError(f"{name}: the val split is empty: val_fraction={val_fraction} of each class of the "
+                        f"{len(train_labels)} train clip(s) rounds to 0 clips; raise val_fraction or max_samples")
+    return train, val
+
+
 def load_clips(clips: list[ListedClip], readers: dict[str, Callable[[str], Tensor]], skip_missing: bool,
                progress: bool | None, desc: str) -> tuple[dict[str, list[Tensor]], list[ListedClip], list[str]]:
     """Read every modality of every clip: (modality -> tensors, clips kept, clip ids skipped)."""
@@ -188,6 +197,8 @@ def build_real_dataset(
                         f"the train/val and test splits must not overlap")
     train_clips = subsample(train_clips, max_samples, seed)
     test_clips = subsample(test_clips, max_samples, seed)
+    # fail before reading thousands of clips when the val cut would be empty anyway
+    require_val(name, torch.tensor([c.label for c in train_clips], dtype=torch.long), val_fraction, seed)
     train_data, train_kept, train_skipped = load_clips(train_clips, readers, skip_missing, progress, f"{name} train")
     test_data, test_kept, test_skipped = load_clips(test_clips, readers, skip_missing, progress, f"{name} test")
     skipped = train_skipped + test_skipped
@@ -202,10 +213,7 @@ def build_real_dataset(
     for m, transform in (finish or {}).items():
         modalities[m] = torch.cat([transform(chunk) for chunk in modalities[m].split(FINISH_CHUNK)])
     labels = torch.tensor([c.label for c in train_kept + test_kept], dtype=torch.long)
-    train, val = holdout_split(labels[:len(train_kept)], val_fraction, seed)
-    if len(val) == 0:
-        raise DataError(f"{name}: the val split is empty: val_fraction={val_fraction} of each class of the "
-                        f"{len(train_kept)} train clip(s) rounds to 0 clips; raise val_fraction or max_samples")
+    train, val = require_val(name, labels[:len(train_kept)], val_fraction, seed)
     test = torch.arange(len(train_kept), len(labels))
     return MultimodalDataset(
         name=name,
