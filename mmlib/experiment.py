@@ -4,6 +4,10 @@
 returns a tidy table (one row per run); ``summarize`` turns it into the
 "mean ± std over seeds" tables every chapter shows. Scores come from the model
 selected on the validation split; the test split is only ever reported.
+
+A run whose loss stops being finite raises :class:`mmlib.train.DivergedError` (fit's
+default); trained with ``on_nonfinite="record"`` it becomes a row with ``status ==
+"diverged"`` and no scores, which ``summarize`` and ``mean_std`` leave out.
 """
 
 from __future__ import annotations
@@ -26,11 +30,21 @@ def _method_spec(spec: MethodSpec) -> tuple[str, dict[str, Any]]:
 
 def run_row(data: MultimodalDataset, dataset: str, label: str, method: str, method_kw: Mapping[str, Any],
             seed: int, probes: bool = False, **fit_kw: Any) -> tuple[dict[str, Any], Run]:
-    """Train one run and summarise it as one table row (and return the run itself)."""
+    """Train one run and summarise it as one table row (and return the run itself).
+
+    A run that diverged (``on_nonfinite="record"``) is summarised as ``status ==
+    "diverged"`` with the divergence in ``note`` and no scores (its model is not evaluated).
+    """
     started = time.perf_counter()
     result = run(data, method, seed=seed, method_kw=dict(method_kw), **fit_kw)
-    row: dict[str, Any] = {"dataset": dataset, "method": label, "seed": seed,
-                           "best_epoch": result.history.best_epoch}
+    row: dict[str, Any] = {"dataset": dataset, "method": label, "seed": seed}
+    if getattr(result.history, "status", "ok") == "diverged":
+        where = getattr(result.history, "diverged", None) or {}
+        row.update(status="diverged", note=f"method {result.history.method!r} diverged: the training loss became "
+                   f"{where.get('loss')} at epoch {where.get('epoch')}, step {where.get('step')}",
+                   seconds=time.perf_counter() - started)
+        return row, result
+    row["best_epoch"] = result.history.best_epoch
     row.update({k: v for k, v in result.history.final.items() if "loss" not in k})
     shapley = shapley_contributions(result.model, data, "test")
     row.update({f"shapley_{m}": v for m, v in shapley.items()})
@@ -65,9 +79,18 @@ def compare(
     return pd.DataFrame(rows)
 
 
+def _finished(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the runs that diverged (a table without a ``status`` column is returned as is)."""
+    return table[table["status"] != "diverged"] if "status" in table else table
+
+
 def summarize(table: pd.DataFrame, columns: Iterable[str] | None = None, digits: int = 3,
               by: tuple[str, ...] = ("dataset", "method")) -> pd.DataFrame:
-    """Mean ± std over seeds of the numeric columns (or ``columns``), as strings, in first-seen order."""
+    """Mean ± std over seeds of the numeric columns (or ``columns``), as strings, in first-seen order.
+
+    Runs that diverged (``status == "diverged"``) are left out.
+    """
+    table = _finished(table)
     numeric = [c for c in (columns or table.columns) if c not in (*by, "seed") and pd.api.types.is_numeric_dtype(table[c])]
     grouped = table.groupby(list(by), sort=False)[numeric]
     mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
@@ -78,5 +101,5 @@ def summarize(table: pd.DataFrame, columns: Iterable[str] | None = None, digits:
 
 
 def mean_std(table: pd.DataFrame, column: str, by: tuple[str, ...] = ("dataset", "method")) -> pd.DataFrame:
-    """Numeric mean and std over seeds of one column (for plots and checks)."""
-    return table.groupby(list(by), sort=False)[column].agg(["mean", "std"]).fillna(0.0)
+    """Numeric mean and std over seeds of one column (for plots and checks); diverged runs left out."""
+    return _finished(table).groupby(list(by), sort=False)[column].agg(["mean", "std"]).fillna(0.0)
