@@ -1,7 +1,14 @@
-"""Tests of the benchmark runner (mmlib.benchmark): resuming, n/a methods, tables, the Pareto frontier."""
+"""Tests of the benchmark runner (mmlib.benchmark): resuming, n/a and diverged runs, the log, tables, the frontier.
 
+Bad input, killed runs, two writers and the lock live in tests/robustness/test_benchmark_faults.py.
+"""
+
+import inspect
 import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +16,9 @@ import pytest
 
 import mmlib.benchmark as B
 from mmlib import data as D
-from mmlib.methods import Method
+from mmlib import train as T
+from mmlib.methods import REGISTRY, Method
+from mmlib.train import DivergedError
 
 FIT = {"epochs": 2, "batch_size": 32}
 METHODS = ["baseline", "ogm_ge", "rollingq"]
@@ -48,6 +57,8 @@ def test_pareto_frontier_ties_nan_and_edge_cases():
     nan = B.pareto_frontier([0.99, math.nan, 0.5], [0.0, 0.0, math.nan])
     assert nan.tolist() == [True, False, False]
     assert B.pareto_frontier([math.nan, 0.1], [0.0, 0.9]).tolist() == [False, True]  # NaN dominates nothing
+    assert B.pareto_frontier([math.inf, 0.1], [0.0, 0.9]).tolist() == [False, True]  # nor does inf
+    assert B.pareto_frontier([0.9, 0.1], [-math.inf, 0.9]).tolist() == [False, True]
     assert B.pareto_frontier([0.5], [0.5]).tolist() == [True]
     assert B.pareto_frontier([], []).tolist() == []
     with pytest.raises(ValueError, match="same length"):
@@ -121,10 +132,48 @@ def test_torn_last_line_is_dropped_and_rerun(tiny, tmp_path):
     log = out.with_suffix(".jsonl")
     lines = log.read_text().splitlines(keepends=True)
     log.write_text(lines[0] + lines[1][: len(lines[1]) // 2])  # a crash in the middle of the second write
-    assert len(B.load_log(out)) == 1
-    again = B.benchmark({"toy": tiny}, ["baseline"], [0, 1], out=out, **FIT)
+    with pytest.warns(B.CorruptLogWarning, match=f"{log}, line 2 is incomplete"):
+        assert len(B.load_log(out)) == 1
+    with pytest.warns(B.CorruptLogWarning, match="line 2 is incomplete .* removed"):
+        again = B.benchmark({"toy": tiny}, ["baseline"], [0, 1], out=out, **FIT)
     _same(again, full)
-    assert all(json.loads(line) for line in log.read_text().splitlines())
+    assert [json.loads(line)["seed"] for line in log.read_text().splitlines()] == [0, 1]  # no glued lines
+
+
+def test_a_corrupt_line_in_the_middle_is_skipped_and_every_valid_row_kept(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "c.csv"
+    full = B.benchmark({"toy": tiny}, ["baseline"], [0, 1, 2], out=out, **FIT)
+    log = out.with_suffix(".jsonl")
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0] + b'{"dataset": "toy", "meth\xff\x00 garbage\n' + lines[1] + b"[1, 2]\n" + lines[2])
+    with pytest.warns(B.CorruptLogWarning) as caught:
+        rows = B.load_log(out)
+    assert [r["seed"] for r in rows] == [0, 1, 2]  # the rows before and after the bad lines
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and all(str(log) in m for m in messages)
+    assert "line 2 is not valid JSON" in messages[0] and "line 4 is not a run" in messages[1]
+
+    executed = []
+    real = B._run_one
+    monkeypatch.setattr(B, "_run_one", lambda *a: executed.append(a[1].seed) or real(*a))
+    with pytest.warns(B.CorruptLogWarning):
+        again = B.benchmark({"toy": tiny}, ["baseline"], [0, 1, 2], out=out, **FIT)
+    assert executed == []  # all three valid rows reused
+    _same(again, full)
+    assert len(log.read_bytes().splitlines()) == 5  # the bad lines are left for a person to look at
+
+
+def test_appends_are_one_whole_line_per_run_flushed_to_disk(tiny, tmp_path, monkeypatch):
+    writes, syncs = [], []
+    real_write, real_fsync = B.os.write, B.os.fsync
+    monkeypatch.setattr(B.os, "write", lambda fd, data: writes.append(bytes(data)) or real_write(fd, data))
+    monkeypatch.setattr(B.os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
+    out = tmp_path / "w.csv"
+    B.benchmark({"toy": tiny}, ["baseline"], [0, 1], out=out, **FIT)
+    rows = [w for w in writes if w.startswith(b'{"dataset"')]
+    assert len(rows) == 2 and all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in rows)
+    assert b"".join(rows) == out.with_suffix(".jsonl").read_bytes()
+    assert len(syncs) >= 2
 
 
 def test_rows_have_every_measure_and_not_applicable_methods_are_na(tiny):
@@ -225,6 +274,115 @@ def test_command_line_writes_the_table(tmp_path, capsys):
                    "--option", "synthetic:n_samples=90", "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table["method"]) == ["baseline"] and table["status"].iloc[0] == "ok"
-    assert "1 runs" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="DATASET:KEY=VALUE"):
-        B.main(["--datasets", "synthetic", "--option", "mfeat:x=1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "1 runs" in printed and "0 of 1 runs diverged" in printed
+    assert B.main(["--datasets", "synthetic", "--option", "mfeat:x=1", "--out", str(out)]) == 2
+    assert "DATASET:KEY=VALUE" in capsys.readouterr().err
+
+
+def test_default_out_is_under_build_benchmark_which_make_clean_keeps():
+    out = B.default_out("x")
+    assert out.parent.name == "benchmark" and out.parent.parent.name == "_build" and out.name == "x.csv"
+
+
+# --------------------------------------------------------------------------- diverged runs
+class DivergesAtStep(Method):
+    """Trains like the baseline, then its loss 'becomes NaN' at a given step (raised as fit would)."""
+
+    name = "diverges_at_step"
+    family = "learning objective"
+
+    def __init__(self, at_step: int = 2) -> None:
+        self.at_step = at_step
+        self.seen = 0
+
+    def loss(self, output, batch):
+        self.seen += 1
+        if self.seen > self.at_step:
+            raise DivergedError(self.name, 0, self.seen - 1, math.nan)
+        return super().loss(output, batch)
+
+
+def test_a_diverged_run_is_kept_in_the_log_and_left_out_of_means_and_the_frontier(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "d.csv"
+    specs = {"baseline": "baseline", "blows_up": DivergesAtStep}
+    table = B.benchmark({"toy": tiny}, specs, [0, 1], out=out, **FIT)
+    bad = table[table["method"] == "blows_up"]
+    assert list(bad["status"]) == ["diverged", "diverged"]
+    assert bad["note"].str.contains("'diverges_at_step' diverged: the training loss became nan at epoch 0, "
+                                    "step 2").all()
+    assert bad[["test_acc", "imbalance", "val_acc"]].isna().all().all()  # no scores, not 0
+    assert len(B.load_log(out)) == 4  # recorded like any finished run
+    assert B.diverged_runs(table)[["method", "seed"]].values.tolist() == [["blows_up", 0], ["blows_up", 1]]
+    assert B.diverged_runs(table[table["method"] == "baseline"]).empty
+
+    assert list(B.method_means(table)["method"]) == ["baseline"]
+    assert list(B.frontier_table(table)["method"]) == ["baseline"]
+    assert "learning objective" not in B.family_averages(table).loc["toy"].index
+    summary = B.summary_table(table)
+    assert summary.loc[("toy", "learning objective", "blows_up"), "test_acc"] == "diverged"
+    assert summary.loc[("toy", "learning objective", "blows_up"), "seeds"] == 0
+
+    executed = []
+    real = B._run_one
+    monkeypatch.setattr(B, "_run_one", lambda *a: executed.append(a[1].label) or real(*a))
+    again = B.benchmark({"toy": tiny}, specs, [0, 1], out=out, **FIT)
+    assert executed == []  # a resume does not train a diverged run again
+    _same(again, table)
+    assert list(B.benchmark({"toy": tiny}, specs, [0, 1], workers=2, **FIT)["status"]) == list(table["status"])
+
+
+def test_diverged_runs_never_count_even_if_their_numbers_look_good():
+    table = _fake_table()
+    fake = table[table["method"] == "alpha"].assign(method="nan_run", status="diverged", test_acc=0.99, imbalance=0.0)
+    both = pd.concat([table, fake], ignore_index=True)
+    assert "nan_run" not in set(B.frontier_table(both)["method"])
+    pd.testing.assert_frame_equal(B.family_averages(both), B.family_averages(table))
+    assert len(B.diverged_runs(both)) == len(fake)
+
+
+FIT_RAISES = "on_nonfinite" in inspect.signature(T.fit).parameters  # mmlib.train's finite-loss check
+
+
+@pytest.mark.skipif(not FIT_RAISES, reason="fit does not check the loss yet")
+def test_a_learning_rate_that_diverges_is_reported_by_the_command_line(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "lr.csv"
+    monkeypatch.setitem(REGISTRY, DivergesAtStep.name, DivergesAtStep)  # a method registered for this test
+    assert B.main(["--methods", "baseline", "diverges_at_step", "--datasets", "synthetic", "--seeds", "0",
+                   "--epochs", "2", "--batch-size", "16", "--lr", "10000", "--option", "synthetic:n_samples=90",
+                   "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("diverged: method") == 2  # one line per run, with the error
+    assert "2 of 2 runs diverged" in printed
+    table = pd.read_csv(out)
+    assert list(table["status"]) == ["diverged", "diverged"] and "test_acc" not in table  # no scores at all
+    assert B.frontier_table(table).empty
+
+
+def test_run_row_records_a_diverged_run_without_scores(tiny):
+    from mmlib.experiment import mean_std, run_row, summarize
+
+    if not FIT_RAISES:
+        pytest.skip("fit does not record divergence yet")
+    row, result = run_row(tiny, "toy", "fast", "baseline", {}, 0, epochs=2, batch_size=32, lr=1e4,
+                          on_nonfinite="record")
+    assert row["status"] == "diverged" and "diverged" in row["note"] and "test_acc" not in row
+    ok, _ = run_row(tiny, "toy", "slow", "baseline", {}, 0, epochs=1, batch_size=32)
+    table = pd.DataFrame([ok, row])
+    assert list(summarize(table, ["test_acc"]).index.get_level_values("method")) == ["slow"]
+    assert list(mean_std(table, "test_acc").index.get_level_values("method")) == ["slow"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_keeps_the_benchmark_logs_and_clean_results_removes_them(tmp_path):
+    makefile = Path(__file__).resolve().parents[1] / "Makefile"
+    for path in ["_build/benchmark/07_default.jsonl", "_build/benchmark/07_default.csv", "_build/report.json",
+                 "_build/html/index.html", "_build/test/notebooks/x.ipynb"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    make = ["make", "--no-print-directory", "-f", str(makefile)]
+    subprocess.run([*make, "clean"], cwd=tmp_path, check=True, capture_output=True)
+    left = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "_build").rglob("*"))
+    assert left == ["_build/benchmark", "_build/benchmark/07_default.csv", "_build/benchmark/07_default.jsonl"]
+    subprocess.run([*make, "clean-results"], cwd=tmp_path, check=True, capture_output=True)
+    assert list((tmp_path / "_build").iterdir()) == []
