@@ -2,14 +2,16 @@
 # the pinned requirements when .venv is missing or requirements.txt / pyproject.toml
 # changed (stamp: .venv/.installed), then do their job.
 #
-#   make book               execute every chapter into _build/ (HTML + report.json)
+#   make book               execute every chapter into _build/ (HTML + report.json);
+#                           JOBS=N caps the cores used by chapters side by side
 #   make test               everything CI checks (.ci/run calls exactly this)
 #   make lab                JupyterLab on the course, .py/.ipynb paired by jupytext
 #   make refresh-notebooks  maintainer: rewrite chapters/*.ipynb with fresh outputs
 #                           (CHAPTER=01 for one chapter)
 #   make nbval              maintainer: plain nbval --nbval-lax, re-executing the
 #                           committed notebooks in their own kernels
-#   make clean              remove _build/
+#   make clean              remove _build/ but keep the benchmark result logs in _build/benchmark/
+#   make clean-results      remove the benchmark result logs (_build/benchmark/: minutes of compute)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +20,7 @@ STAMP  := $(VENV)/.installed
 SANITIZE := tests/nbval_sanitize.cfg
 TEST_OUT := _build/test
 
-.PHONY: setup book test test-unit test-chapters test-nbval lab refresh-notebooks nbval clean
+.PHONY: setup book test test-unit test-chapters test-nbval lab refresh-notebooks nbval clean clean-results
 
 # Progress bars off in unattended runs (mmlib's tqdm bars read MMLIB_PROGRESS; 0 = off).
 book test test-unit test-chapters test-nbval refresh-notebooks nbval: export MMLIB_PROGRESS = 0
@@ -31,16 +33,22 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# Chapters run side by side with at most JOBS cores busy (each chapter's `cores` in book.yml);
+# default: this machine's cores. `make test JOBS=1` runs them one at a time.
+JOBS ?=
+BOOK_JOBS = $(if $(JOBS),--jobs $(JOBS))
+
 book: $(STAMP)
-	$(BIN)/python -m mmlib.book build
+	$(BIN)/python -m mmlib.book build $(BOOK_JOBS)
 
 # 1) unit tests, exercise checks, book.yml consistency, pairing, pins;
-# 2) every chapter end to end through the book runner, each within budget x tolerance;
+# 2) every chapter end to end through the book runner (side by side, JOBS cores), each within
+#    relative_budget x tolerance, times measured in units of a reference workload (reference_s);
 # 3) nbval (lax) over the committed chapters/*.ipynb, fed by the outputs of 2).
 # Sequential on purpose (3 reads what 2 wrote); each stage is also a target of its own.
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget
+	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget $(BOOK_JOBS)
 	$(BIN)/python -m pytest -p tests.nbval_replay --nbval-replay $(TEST_OUT)/notebooks \
 		--nbval-sanitize-with $(SANITIZE) chapters/
 
@@ -48,21 +56,25 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-chapters: $(STAMP)
-	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget
+	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget $(BOOK_JOBS)
 
 test-nbval: $(STAMP)
 	$(BIN)/python -m pytest -p tests.nbval_replay --nbval-replay $(TEST_OUT)/notebooks \
 		--nbval-sanitize-with $(SANITIZE) chapters/
 
 lab: $(STAMP)
+	$(BIN)/python -m mmlib.exercises guard
 	$(BIN)/jupyter lab
 
 refresh-notebooks: $(STAMP)
-	$(BIN)/python -m mmlib.book refresh $(if $(CHAPTER),--chapter $(CHAPTER))
+	$(BIN)/python -m mmlib.book refresh $(if $(CHAPTER),--chapter $(CHAPTER)) $(BOOK_JOBS)
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --nbval-kernel-name python3 \
 		--nbval-sanitize-with $(SANITIZE) chapters/
 
 clean:
-	rm -rf _build
+	if [ -d _build ]; then find _build -mindepth 1 -maxdepth 1 ! -name benchmark -exec rm -rf {} +; fi
+
+clean-results:
+	rm -rf _build/benchmark
