@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from mmlib.bookfile import load_book
-from mmlib.exercises import (FAIL, NOT_DONE, PASS, exercise_paths, grade, grade_file, load_checks,
-                             namespace_from_module, namespace_from_notebook)
+from mmlib.exercises import (FAIL, NOT_DONE, PASS, exercise_paths, grade, grade_file, grade_namespace,
+                             load_checks, namespace_from_module, namespace_from_notebook)
 
 BOOK = load_book()
 IDS = [c.id for c in BOOK.chapters if c.exercise is not None and c.exercise.is_file()]
@@ -16,8 +16,10 @@ IDS = [c.id for c in BOOK.chapters if c.exercise is not None and c.exercise.is_f
 
 @pytest.mark.parametrize("eid", IDS)
 def test_reference_solution_passes_every_check(eid):
+    # graded the way a learner's kernel is (forked child, time limit, tamper guard): a
+    # correct answer must never be flagged by the guards
     paths = exercise_paths(eid)
-    results = grade(load_checks(eid), namespace_from_module(paths.solution))
+    results = grade_namespace(eid, namespace_from_module(paths.solution))
     assert results, f"exercise {eid} has no checks"
     assert all(r.status == PASS for r in results), [r for r in results if r.status != PASS]
 
@@ -54,15 +56,21 @@ def test_wrong_answer_fails_with_a_hint_and_a_crash_is_a_hint_too():
 
 
 def test_cli_reports_per_task_without_traceback(tmp_path):
+    # task 2 calls sys.exit(0) and task 3 os._exit(0): before issue 13 the first ended
+    # grading with status 0 and no output
     stub = exercise_paths("00").stub
     done = tmp_path / "mine.py"
     done.write_text(stub.read_text().replace(
         'raise NotImplementedError("Task 1: accuracy")',
-        "return (logits.argmax(dim=1) == labels).float().mean().item()"))
-    run = subprocess.run([sys.executable, "-m", "mmlib.exercises", "check", "00", str(done)],
+        "return (logits.argmax(dim=1) == labels).float().mean().item()").replace(
+        'raise NotImplementedError("Task 2: softmax minus one-hot")', "import sys; sys.exit(0)").replace(
+        'raise NotImplementedError("Task 3: per-modality accuracy")', "import os; os._exit(0)"))
+    run = subprocess.run([sys.executable, "-m", "mmlib.exercises", "check", "00", str(done), "--timeout", "20"],
                          capture_output=True, text=True, cwd=BOOK.root)
     assert run.returncode == 1, run.stderr
-    assert "[pass] Task 1" in run.stdout and run.stdout.count("[not done yet]") == 2
+    assert "[pass] Task 1" in run.stdout
+    assert "[fail] Task 2" in run.stdout and "your code called sys.exit(0)" in run.stdout
+    assert "[fail] Task 3" in run.stdout and "os._exit(0)" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     assert "1 of 3 tasks pass." in run.stdout
 
