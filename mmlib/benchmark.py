@@ -413,13 +413,13 @@ def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, A
     started = time.perf_counter()
     try:
         row, result = run_row(data, job.dataset, job.label, job.build(), {}, job.seed, **fit_kw)
+        if row.get("status") == "diverged":  # fit(..., on_nonfinite="record")
+            return base | {"status": "diverged", "note": row["note"], "seconds": time.perf_counter() - started}
+        output, labels = predict(result.model, data, "test", result.method)
     except NotApplicable as reason:
         return base | {"status": "n/a", "note": str(reason), "seconds": time.perf_counter() - started}
     except DivergedError as error:
         return base | {"status": "diverged", "note": str(error), "seconds": time.perf_counter() - started}
-    if row.get("status") == "diverged":  # fit(..., on_nonfinite="record")
-        return base | {"status": "diverged", "note": row.get("note", ""), "seconds": time.perf_counter() - started}
-    output, labels = predict(result.model, data, "test", result.method)
     row["test_f1"] = macro_f1(output.fused, labels, data.n_classes)
     row["seconds"] = time.perf_counter() - started
     note = _nonfinite_note(row, result.model)
@@ -624,9 +624,20 @@ def _check_fit_options(fit_kw: Mapping[str, Any]) -> None:
                 raise TypeError(f"{name} must be a finite number, got {value!r} ({type(value).__name__})")
             if not math.isfinite(value) or value < low or (strict and value == low):
                 raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value}")
-    for name, choices in (("optimizer", train_module.OPTIMIZERS), ("fusion", models_module.FUSIONS)):
-        if name in fit_kw and fit_kw[name] not in choices:
+    choices_of = {"optimizer": train_module.OPTIMIZERS, "fusion": models_module.FUSIONS, "select": ("val", "last"),
+                  "on_nonfinite": getattr(train_module, "ON_NONFINITE", ("raise",))}
+    for name, choices in choices_of.items():
+        if name not in fit_kw:
+            continue
+        if not isinstance(fit_kw[name], str):
+            raise TypeError(f"{name} must be one of {sorted(choices)}, got {fit_kw[name]!r} "
+                            f"({type(fit_kw[name]).__name__})")
+        if fit_kw[name] not in choices:
             raise KeyError(f"unknown {name} {fit_kw[name]!r}; valid: {sorted(choices)}")
+    if fit_kw.get("progress") is not None and not isinstance(fit_kw["progress"], bool):
+        raise TypeError(f"progress must be None, True or False, got {fit_kw['progress']!r}")
+    if fit_kw.get("callback") is not None and not callable(fit_kw["callback"]):
+        raise TypeError(f"callback must be None or a function of the training state, got {fit_kw['callback']!r}")
 
 
 def _check_out(out: Any) -> Path | None:

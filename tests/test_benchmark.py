@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import mmlib.benchmark as B
 from mmlib import data as D
@@ -330,6 +331,23 @@ def test_a_diverged_run_is_kept_in_the_log_and_left_out_of_means_and_the_frontie
     assert executed == []  # a resume does not train a diverged run again
     _same(again, table)
     assert list(B.benchmark({"toy": tiny}, specs, [0, 1], workers=2, **FIT)["status"]) == list(table["status"])
+
+
+class BreaksTheWeightsAtTheEnd(Method):
+    """Trains like the baseline, then writes NaN into the weights after the last step (no loss sees it)."""
+
+    name = "breaks_the_weights"
+
+    def on_epoch_end(self, model, state):
+        if state.epoch == state.epochs - 1:
+            with torch.no_grad():
+                next(model.parameters()).fill_(math.nan)
+
+
+def test_a_run_whose_trained_weights_are_not_finite_counts_as_diverged(tiny):
+    table = B.benchmark({"toy": tiny}, {"broken": BreaksTheWeightsAtTheEnd}, [0], select="last", **FIT)
+    assert list(table["status"]) == ["diverged"] and "non-finite" in table["note"].iloc[0]
+    assert B.frontier_table(table).empty and len(B.diverged_runs(table)) == 1
 
 
 def test_diverged_runs_never_count_even_if_their_numbers_look_good():

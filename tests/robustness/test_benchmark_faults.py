@@ -144,6 +144,12 @@ API_CASES = [
     ("optimizer-unknown", {"optimizer": "sgdd"}, KeyError,
      r"unknown optimizer 'sgdd'; valid: \['adam', 'adamw', 'sgd'\]"),
     ("fusion-unknown", {"fusion": "nope"}, KeyError, r"unknown fusion 'nope'; valid: \["),
+    ("optimizer-a-list", {"optimizer": ["sgd"]}, TypeError, r"optimizer must be one of \['adam', 'adamw', 'sgd'\]"),
+    ("select-unknown", {"select": "test"}, KeyError, r"unknown select 'test'; valid: \['last', 'val'\]"),
+    ("on-nonfinite-unknown", {"on_nonfinite": "ignore"}, KeyError, r"unknown on_nonfinite 'ignore'; valid: "
+     r"\['raise', 'record'\]"),
+    ("progress-a-number", {"progress": 5}, TypeError, r"progress must be None, True or False, got 5"),
+    ("callback-not-callable", {"callback": "print"}, TypeError, r"callback must be None or a function"),
     ("feature-dim-zero", {"feature_dim": 0}, ValueError, r"feature_dim must be a positive integer"),
     # the rest
     ("on-row-not-callable", {"on_row": 5}, TypeError, r"on_row must be a function of one row"),
