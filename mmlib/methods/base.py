@@ -78,6 +78,14 @@ class CheckedHyperparameters(type):
                         rule(bound.arguments[name], name, owner)
         return super().__call__(*args, **kwargs)
 
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """The class's call signature is its ``__init__``'s, not ``__call__``'s (for help(), tooltips, inspect)."""
+        if cls.__init__ is object.__init__:
+            return inspect.Signature()
+        signature = inspect.signature(cls.__init__)
+        return signature.replace(parameters=tuple(signature.parameters.values())[1:])
+
     def all_hyperparameter_ranges(cls) -> dict[str, Check]:
         """``hyperparameter_ranges`` of the class and its bases (a subclass's entry wins)."""
         merged: dict[str, Check] = {}

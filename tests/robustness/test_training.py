@@ -448,3 +448,9 @@ def test_diverged_error_survives_pickling():
     error = pickle.loads(pickle.dumps(DivergedError("ogm_ge", 3, 7, math.inf)))
     assert (error.method, error.epoch, error.step, error.loss) == ("ogm_ge", 3, 7, math.inf)
     assert "epoch 3, step 7" in str(error)
+
+
+def test_checked_classes_keep_their_signature():
+    for name in methods.names():  # the checking metaclass must not hide __init__'s signature from help()
+        cls = REGISTRY[name]
+        assert list(inspect.signature(cls).parameters) == init_parameters(cls), name
