@@ -38,6 +38,7 @@ from typing import Any
 
 MAX_MESSAGE = 2000  # characters of a hint sent back
 MAX_OUTPUT = 1000  # characters of printed output kept per task
+STARTUP_S = 120.0  # seconds a child may take to start and load the checks, whatever the limit
 _MISSING = object()
 
 
@@ -302,7 +303,8 @@ def supervise(job: Job, tasks: list[str], timeout: float
         try:
             proc.start()
             send.close()
-            deadline = time.monotonic() + timeout
+            # starting up is the grader's own work (with spawn: importing torch), not the learner's
+            deadline = time.monotonic() + max(timeout, STARTUP_S)
 
             def handle(msg: tuple) -> None:
                 nonlocal unit, done, deadline, fatal
