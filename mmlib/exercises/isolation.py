@@ -234,6 +234,11 @@ def _silence() -> _Capped:
 def _child_main(job: Job, pending: list[str], skip: list[int], conn: Any) -> None:
     """Child process: run the notebook's cells, then each pending task; report via ``conn``."""
     send = conn.send
+    if hasattr(os, "setpgid"):
+        try:
+            os.setpgid(0, 0)  # a group of our own: the parent kills it, and what the learner's code started
+        except OSError:
+            pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C stops the parent, which kills us
     faulthandler.disable()  # a crash is reported by the parent, not as a dump on the terminal
     capture = _silence()
@@ -282,6 +287,20 @@ def _child_main(job: Job, pending: list[str], skip: list[int], conn: Any) -> Non
                                      "— the check cannot be trusted (undone)")
         send(("result", task, str(status), _cap(hint), capture.take()))
     send(("done",))
+
+
+def _kill_group(proc: multiprocessing.process.BaseProcess) -> None:
+    """Kill the child and whatever it started (its own process group, where there is one)."""
+    if proc.pid is None:
+        return
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:  # the group is gone, or the child could not make one
+            pass
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
 
 
 def supervise(job: Job, tasks: list[str], timeout: float
@@ -333,12 +352,15 @@ def supervise(job: Job, tasks: list[str], timeout: float
                         continue
                     except (EOFError, OSError):
                         pass
+                    except Exception:  # noqa: BLE001 - not one of our messages
+                        what = "your code wrote something unreadable into the grader's pipe"
+                        break
                 while True:  # the child ended: read what it sent before
                     try:
                         if not recv.poll():
                             break
                         handle(recv.recv())
-                    except (EOFError, OSError):
+                    except Exception:  # noqa: BLE001 - EOF, or garbage after the child's end
                         break
                 if not done:
                     proc.join(5)
@@ -347,9 +369,7 @@ def supervise(job: Job, tasks: list[str], timeout: float
         finally:
             if proc.is_alive() and done:
                 proc.join(1)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+            _kill_group(proc)
             recv.close()
         if done or fatal:
             break

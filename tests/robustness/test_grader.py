@@ -13,6 +13,7 @@ Then: the in-kernel path (``grade_namespace``) and the time-limit settings. (A r
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,32 @@ def guard_quiet_when_in_sync(tmp_path: Path, capsys, monkeypatch) -> int:
     return 0 if not messages and not (tmp_path / "backup").exists() else 1
 
 
+def _running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except OSError:
+        return False
+
+
+def grandchild_is_killed_with_the_child(tmp_path: Path, capsys, monkeypatch) -> int:
+    """A task that starts a long-running process: it ends with the grading child."""
+    pid_file = tmp_path / "pid"
+    body = ("import subprocess, sys, time\n"
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+            "while True:\n    time.sleep(1)")
+    rc = cli(task1(body))(tmp_path, capsys, monkeypatch)
+    pid = int(pid_file.read_text())
+    for _ in range(50):
+        if not _running(pid):
+            return rc
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    print(f"process {pid} survived the grading")
+    return -1
+
+
 @dataclass(frozen=True)
 class Case:
     run: Run
@@ -179,6 +206,9 @@ CASES = [
     pytest.param(Case(cli(task1(f"import os\nos.write(1, b'x' * 10**6)\n{RIGHT1}")), 1, (P1,)), id="task-writes-fd-1"),
     pytest.param(Case(cli(task1(f"import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()\n{RIGHT1}")),
                       1, (P1,)), id="task-leaves-a-thread-running"),
+    pytest.param(Case(grandchild_is_killed_with_the_child, 1, (F1, "limit"), within=LIMIT + 30),
+                 marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+                 id="task-starts-a-process-that-outlives-it"),
     # -- the notebook's top-level code (cells): the cell is blamed, the rest still graded
     pytest.param(Case(cli(task1("return ((")), 1, (F1, "syntax error", "'(' was never closed")), id="syntax-error-in-task-cell"),
     pytest.param(Case(cli(new_cell("undefined_name + 1")), 1, ("[error] cell 1 raised NameError",)), id="top-level-NameError"),
