@@ -209,6 +209,11 @@ CASES = [
     pytest.param(Case(grandchild_is_killed_with_the_child, 1, (F1, "limit"), within=LIMIT + 30),
                  marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
                  id="task-starts-a-process-that-outlives-it"),
+    pytest.param(Case(cli(task1("import gc, os\nfrom multiprocessing.connection import Connection\n"
+                                "for o in gc.get_objects():\n"
+                                "    if isinstance(o, Connection) and not o.closed and o.writable:\n"
+                                "        os.write(o.fileno(), b'\\x00\\x00\\x00\\x05hello')\n"
+                                "return 0.5")), 1, (F1, "unreadable"), (P1,)), id="task-writes-garbage-to-the-pipe"),
     # -- the notebook's top-level code (cells): the cell is blamed, the rest still graded
     pytest.param(Case(cli(task1("return ((")), 1, (F1, "syntax error", "'(' was never closed")), id="syntax-error-in-task-cell"),
     pytest.param(Case(cli(new_cell("undefined_name + 1")), 1, ("[error] cell 1 raised NameError",)), id="top-level-NameError"),
