@@ -42,6 +42,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -54,15 +55,15 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from mmlib.bookfile import Book, BookError, Chapter, load_book, repo_root
+from mmlib.bookworker import (KERNEL, KERNELSPEC, RECORD_MIME, read_records, read_source, render_html,
+                              write_atomic)
+from mmlib.bookworker import error_info as _error_info
 from mmlib.reference import reference_seconds
 
 __all__ = ["record", "read_records", "load_book", "repo_root", "build", "refresh", "main",
            "Book", "BookError", "Chapter", "RECORD_MIME", "Parameter", "parameter_specs",
            "check_parameter", "reference_seconds", "schedule", "cell_timeout"]
 
-RECORD_MIME = "application/vnd.mmlib.record+json"
-KERNEL = "python3"
-KERNELSPEC = {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"}
 MIN_CELL_TIMEOUT_S = 60
 
 
@@ -104,43 +105,19 @@ def record(**values: Any) -> None:
         display({RECORD_MIME: data, "text/plain": text}, raw=True)
 
 
-def read_records(nb: Any) -> dict[str, Any]:
-    """Merge every :func:`record` output of an executed notebook (later values win)."""
-    found: dict[str, Any] = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if RECORD_MIME in data:
-                payload = data[RECORD_MIME]
-                found.update(json.loads(payload) if isinstance(payload, str) else dict(payload))
-    return found
-
-
 # --------------------------------------------------------------------------- atomic files
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _pid_of(name: str) -> int | None:
@@ -187,14 +164,9 @@ def _swap_in(new: Path, final: Path) -> None:
 # --------------------------------------------------------------------------- notebooks
 def source_notebook(chapter: Chapter) -> Any:
     """The chapter's .py read by jupytext, with the python3 kernelspec papermill needs."""
-    import jupytext
-
     if not chapter.file.is_file():
         raise BookError(f"chapter {chapter.id}: {chapter.file} does not exist")
-    nb = jupytext.read(chapter.file)
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata.setdefault("language_info", {"name": "python"})
-    return nb
+    return read_source(chapter.file)
 
 
 def has_parameters_cell(nb: Any) -> bool:
@@ -395,66 +367,19 @@ def cell_timeout(chapter: Chapter, tolerance: float, reference_s: float) -> int:
     return int(max(MIN_CELL_TIMEOUT_S, math.ceil(3 * chapter.relative_budget * tolerance * reference_s)))
 
 
-def _error_info(exc: BaseException) -> dict[str, Any]:
-    """Where and why a chapter failed, for the report and the terminal."""
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        return {"cell": exc.exec_count, "source": exc.source, "ename": exc.ename,
-                "evalue": exc.evalue}
-    return {"cell": None, "source": "", "ename": type(exc).__name__, "evalue": str(exc)}
-
-
 def execute_chapter(chapter: Chapter, params: dict[str, Any], out_dir: Path, timeout_s: int,
                     html_dir: Path | None = None) -> dict[str, Any]:
-    """Execute one chapter with papermill into ``out_dir/notebooks``; return its result.
+    """Execute one chapter with papermill into ``out_dir/notebooks`` in this process; return its result.
 
-    The notebook is written to ``.NN_slug.tmp-<pid>.ipynb`` and renamed to ``NN_slug.ipynb``
-    when papermill is done (also when the chapter failed: the error is part of the record).
-    The kernel inherits this process's environment: run it in a process of its own (the
-    book runner's workers do) to give each chapter its own ``MMLIB_*`` variables.
+    The kernel inherits this process's environment: the runner calls this in a worker process
+    of its own per chapter (:mod:`mmlib.bookworker`) to give each its own ``MMLIB_*`` variables.
     """
-    import nbformat
-    import papermill
+    from mmlib import bookworker
 
-    nb_dir = out_dir / "notebooks"
-    nb_dir.mkdir(parents=True, exist_ok=True)
-    out_nb = nb_dir / f"{chapter.slug}.ipynb"
-    tmp_nb = nb_dir / f".{chapter.slug}.tmp-{os.getpid()}.ipynb"
-    result: dict[str, Any] = {"timeout_s": timeout_s}
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            source_notebook(chapter), str(tmp_nb), parameters=params or None,
-            kernel_name=KERNEL, cwd=str(chapter.file.parent), progress_bar=False,
-            execution_timeout=timeout_s,  # per cell: a hung cell ends the run
-        )
-        result["status"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-        result["status"] = "failed"
-        result["error"] = _error_info(exc)
-    result["seconds"] = round(time.perf_counter() - start, 2)
-    result["records"] = {}
-    if tmp_nb.exists():
-        nb = nbformat.read(tmp_nb, as_version=4)
-        nb.metadata.get("papermill", {})["output_path"] = str(out_nb)
-        result["records"] = read_records(nb)
-        write_atomic(out_nb, nbformat.writes(nb))
-        tmp_nb.unlink()
-        if html_dir is not None:
-            render_html(out_nb, html_dir / f"{chapter.slug}.html")
-            result["html"] = f"html/{chapter.slug}.html"
-    return result
+    return bookworker.execute(chapter.file, chapter.slug, params, out_dir, timeout_s, html_dir)
 
 
-def _worker_main(spec_path: str) -> int:
-    """Entry point of a chapter's worker process: run the pickled job, write the result JSON."""
-    with open(spec_path, "rb") as f:
-        job = pickle.load(f)  # noqa: S301 - written by this build's parent process
-    result = execute_chapter(job["chapter"], job["params"], Path(job["out"]), job["timeout_s"],
-                             Path(job["html_dir"]) if job["html_dir"] else None)
-    write_atomic(Path(job["result"]), json.dumps(_jsonable(result)))
-    return 0
+_WORKER_FILE = str(Path(__file__).with_name("bookworker.py"))
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -468,16 +393,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 # --------------------------------------------------------------------------- html
-def render_html(nb_path: Path, html_path: Path) -> None:
-    """One chapter page, rendered by nbconvert's lab template."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(nb_path, as_version=4))
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(body, encoding="utf-8")
-
-
 def write_index(book: Book, entries: list[dict[str, Any]], html_dir: Path, profile: str) -> Path:
     """``index.html``: the parts and chapters in book order, with status, time and key numbers."""
     by_id = {e["id"]: e for e in entries}
@@ -616,7 +531,7 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     wall_start = time.perf_counter()
     entries = {ch.id: {"id": ch.id, "slug": ch.slug, "title": ch.title, "part": ch.part,
                        "parameters": _jsonable(params[ch.id]), "relative_budget": ch.relative_budget,
-                       "cores": ch.cores, "limit": round(ch.relative_budget * book.budget_tolerance, 2),
+                       "cores": ch.cores, "limit": round(ch.relative_budget * book.budget_tolerance, 4),
                        "status": "pending"} for ch in chapters}
     report: dict[str, Any] = {
         "profile": profile, "ok": False, "complete": False, "interrupted": False, "jobs": jobs,
@@ -715,12 +630,14 @@ def _start_worker(ch: Chapter, params: dict[str, Any], out: Path, html_dir: Path
     """Start the worker process of one chapter (its output goes to a log in ``work``)."""
     spec, result = Path(work) / f"{ch.id}.job", Path(work) / f"{ch.id}.json"
     with open(spec, "wb") as f:
-        pickle.dump({"chapter": ch, "params": params, "out": str(out), "timeout_s": timeout_s,
-                     "html_dir": str(html_dir) if html_dir else None, "result": str(result)}, f)
-    log = open(Path(work) / f"{ch.id}.log", "wb")  # noqa: SIM115 - closed by the child's exit
-    code = "import sys; from mmlib.book import _worker_main; sys.exit(_worker_main(sys.argv[1]))"
+        pickle.dump({"source": str(ch.file), "slug": ch.slug, "params": params, "out": str(out),
+                     "timeout_s": timeout_s, "html_dir": str(html_dir) if html_dir else None,
+                     "result": str(result)}, f)
+    log = open(Path(work) / f"{ch.id}.log", "wb")  # noqa: SIM115 - closed once the child has it
+    code = ("import importlib.util as u, sys; s = u.spec_from_file_location('mmlib_bookworker', sys.argv[1]); "
+            "m = u.module_from_spec(s); s.loader.exec_module(m); sys.exit(m.main(sys.argv[2]))")
     try:
-        proc = subprocess.Popen([sys.executable, "-c", code, str(spec)], cwd=str(cwd), env=env,
+        proc = subprocess.Popen([sys.executable, "-c", code, _WORKER_FILE, str(spec)], cwd=str(cwd), env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     finally:
@@ -784,12 +701,17 @@ def refresh(book: Book, chapter_ids: Sequence[str] | None = None, jobs: int | No
             continue
         ch = book.chapter(e["id"])
         nb = clean_for_commit(nbformat.read(out / e["notebook"], as_version=4))
-        write_atomic(ch.notebook, nbformat.writes(nb) + "\n")
+        text = nbformat.writes(nb)
+        write_atomic(ch.notebook, text if text.endswith("\n") else text + "\n")  # as nbformat.write does
         print(f"refreshed {ch.notebook.relative_to(book.root)}")
     return code
 
 
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items -> {name: value}, each value read as YAML (``3``, ``0.5``, ``[0, 1]``)."""
     import yaml
 
     out: dict[str, Any] = {}
@@ -801,7 +723,10 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         if not name.isidentifier():
             raise BookError(f"--param {item!r}: {name!r} is not a parameter name (a Python name)")
         try:
-            out[name] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
+            if isinstance(parsed, str) and _EXPONENT.fullmatch(parsed.strip()):
+                parsed = float(parsed)  # YAML 1.1 reads 1e-3 as a string; a reader means a number
+            out[name] = parsed
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise BookError(f"--param {name}: {value!r} is not a valid YAML value ({problem}); "

@@ -148,6 +148,9 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
             hash(key)
         except TypeError:
             raise BookError(f"line {key_node.start_mark.line + 1}: a mapping key must be a plain value") from None
+        if key in out:
+            raise BookError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
+                            f"(first at line {out.key_lines[key]})")
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
@@ -236,7 +239,9 @@ def load_book(path: Path | str | None = None) -> Book:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BookError(f"{path}{line}: not valid YAML: {exc.problem or exc.context}") from None
+        context = (f" ({exc.context} at line {exc.context_mark.line + 1})"
+                   if exc.context and exc.context_mark and exc.problem else "")
+        raise BookError(f"{path}{line}: not valid YAML: {exc.problem or exc.context}{context}") from None
     except yaml.YAMLError as exc:
         raise BookError(f"{path}: not valid YAML: {exc}") from None
     except UnicodeDecodeError as exc:
