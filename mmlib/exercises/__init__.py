@@ -16,9 +16,10 @@ In a notebook: ``from mmlib.exercises import check; check("00")`` grades the fun
 defined so far. From a shell: ``python -m mmlib.exercises check NN [path]``.
 
 The learner's code never runs in the grader's own process: the notebook's cells and each
-task run in a child process (:mod:`mmlib.exercises.isolation`) with a time limit per cell
-and per task (:data:`DEFAULT_TIMEOUT` seconds, or ``timeout=``, or the environment
-variable ``MMLIB_EXERCISE_TIMEOUT``). ``sys.exit``, ``os._exit``, a crash, a syntax error,
+task run in a child process (:mod:`mmlib.exercises.isolation`) with a time limit per task
+(:data:`DEFAULT_TIMEOUT` seconds, or ``timeout=``, or the environment variable
+``MMLIB_EXERCISE_TIMEOUT``) and per notebook cell (:data:`CELL_FACTOR` times that, or
+``cell_timeout=``: a cell may legitimately train for minutes). ``sys.exit``, ``os._exit``, a crash, a syntax error,
 an exception or a timeout is a ``fail`` naming what happened, never a pass. :func:`grade`
 is the in-process primitive (no time limit) the child uses.
 """
@@ -41,10 +42,11 @@ from mmlib.bookfile import BookError, load_book
 
 __all__ = ["Result", "Grading", "check", "grade", "grade_file", "grade_notebook", "grade_namespace",
            "exercise_paths", "load_checks", "namespace_from_notebook", "namespace_from_module",
-           "notebook_cells", "format_results", "resolve_timeout", "DEFAULT_TIMEOUT", "TIMEOUT_ENV"]
+           "notebook_cells", "format_results", "resolve_timeout", "DEFAULT_TIMEOUT", "CELL_FACTOR", "TIMEOUT_ENV"]
 
 PASS, FAIL, NOT_DONE = "pass", "fail", "not done yet"
-DEFAULT_TIMEOUT = 30.0  # seconds per notebook cell and per task
+DEFAULT_TIMEOUT = 30.0  # seconds per task
+CELL_FACTOR = 10  # a notebook cell may take this many times the task limit (300 s by default)
 TIMEOUT_ENV = "MMLIB_EXERCISE_TIMEOUT"
 _grading_file = False  # True while a notebook is executed for grading: its check() cell stays quiet
 
@@ -90,9 +92,12 @@ class ExercisePaths:
         return self.stub.with_suffix(".ipynb")
 
 
-def resolve_timeout(timeout: float | None = None) -> float:
-    """The time limit in seconds: ``timeout``, else ``$MMLIB_EXERCISE_TIMEOUT``, else 30."""
-    source = "timeout"
+def resolve_timeout(timeout: float | None = None, source: str = "timeout") -> float:
+    """The time limit in seconds: ``timeout``, else ``$MMLIB_EXERCISE_TIMEOUT``, else 30.
+
+    ``source`` names the setting in the error raised for a value that is not a positive,
+    finite number.
+    """
     if timeout is None:
         raw = os.environ.get(TIMEOUT_ENV, "").strip()
         if not raw:
@@ -299,8 +304,11 @@ def _assemble(checks: dict[str, Callable], raw: dict[str, tuple[str, str, str]],
 
 
 def grade_notebook(exercise_id: str, path: Path | None = None, book_path: Path | None = None,
-                   timeout: float | None = None) -> Grading:
-    """Grade a learner's notebook in a child process, with a time limit per cell and task.
+                   timeout: float | None = None, cell_timeout: float | None = None) -> Grading:
+    """Grade a learner's notebook in a child process, with a time limit per task and per cell.
+
+    ``timeout``: seconds per task (see :func:`resolve_timeout`); ``cell_timeout``: seconds
+    per notebook cell (default: :data:`CELL_FACTOR` times ``timeout``).
 
     Default file: the newer of ``exercises/NN_slug.ipynb`` / ``.py`` (a note says which;
     a warning says when the two differ in code).
@@ -309,20 +317,21 @@ def grade_notebook(exercise_id: str, path: Path | None = None, book_path: Path |
     from mmlib.exercises.pairing import choose_notebook
 
     limit = resolve_timeout(timeout)
+    cell_limit = CELL_FACTOR * limit if cell_timeout is None else resolve_timeout(cell_timeout, "cell_timeout")
     paths = exercise_paths(exercise_id, book_path)
     path, notes, warnings = choose_notebook(paths.stub, None if path is None else Path(path))
     checks = _checks_from(paths.checks, paths.id)
     cells = notebook_cells(path)
     job = Job(str(paths.checks), paths.id, str(path), cells)
-    raw, cell_errors, fatal = supervise(job, list(checks), limit)
+    raw, cell_errors, fatal = supervise(job, list(checks), limit, cell_limit)
     results = _assemble(checks, raw, cell_errors, cells, fatal)
     return Grading(path, results, {f"cell {i}": e for i, e in sorted(cell_errors.items())}, notes, warnings)
 
 
 def grade_file(exercise_id: str, path: Path | None = None, book_path: Path | None = None,
-               timeout: float | None = None) -> tuple[Path, list[Result]]:
+               timeout: float | None = None, cell_timeout: float | None = None) -> tuple[Path, list[Result]]:
     """Grade a learner's notebook (see :func:`grade_notebook`); returns the file and the results."""
-    graded = grade_notebook(exercise_id, path, book_path, timeout)
+    graded = grade_notebook(exercise_id, path, book_path, timeout, cell_timeout)
     return graded.path, graded.results
 
 

@@ -1,4 +1,4 @@
-"""``python -m mmlib.exercises check NN [path] [--timeout S]`` — grade an exercise notebook.
+"""``python -m mmlib.exercises check NN [path] [--timeout S] [--cell-timeout S]`` — grade an exercise notebook.
 
 ``python -m mmlib.exercises guard`` — before JupyterLab opens the exercises (``make lab``),
 back up the side of every ``.py``/``.ipynb`` pair whose code differs that JupyterLab would
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mmlib.bookfile import BookError, load_book
-from mmlib.exercises import DEFAULT_TIMEOUT, TIMEOUT_ENV, format_results, grade_notebook
+from mmlib.exercises import CELL_FACTOR, DEFAULT_TIMEOUT, TIMEOUT_ENV, format_results, grade_notebook
 
 
 def _seconds(text: str) -> float:
@@ -25,7 +25,7 @@ def _seconds(text: str) -> float:
     try:
         return resolve_timeout(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--timeout {text!r}: give a positive number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_check.add_argument("path", nargs="?", type=Path, default=None,
                          help="a learner's notebook (.ipynb or .py); default: the course's one")
     p_check.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                         help=f"time limit per cell and per task (default: ${TIMEOUT_ENV} or {DEFAULT_TIMEOUT:g})")
+                         help=f"time limit per task (default: ${TIMEOUT_ENV} or {DEFAULT_TIMEOUT:g})")
+    p_check.add_argument("--cell-timeout", type=_seconds, default=None, metavar="SECONDS",
+                         help=f"time limit per notebook cell (default: {CELL_FACTOR} x the task limit)")
     sub.add_parser("list", help="exercises listed in book.yml")
     sub.add_parser("guard", help="back up exercise notebooks that JupyterLab would overwrite (run by make lab)")
     args = parser.parse_args(argv)
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not messages:
                 print(f"guard: the {len(stubs)} exercise notebooks agree with their .py files; nothing to back up")
             return 0
-        graded = grade_notebook(args.exercise, args.path, timeout=args.timeout)
+        graded = grade_notebook(args.exercise, args.path, timeout=args.timeout, cell_timeout=args.cell_timeout)
     except (BookError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

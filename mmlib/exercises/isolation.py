@@ -3,7 +3,8 @@
 One child runs the notebook's cells, then each pending task, and reports through a pipe
 as it goes: ``("cell", i)`` / ``("cell_error", i, why)`` / ``("task", name)`` /
 ``("result", name, status, hint, output)`` / ``("fatal", why)`` / ``("done",)``. The parent
-(:func:`supervise`) waits at most ``timeout`` seconds for each cell or task. When the child
+(:func:`supervise`) waits at most ``timeout`` seconds for each task and ``cell_timeout`` for
+each cell (a notebook's top-level code may legitimately train for minutes). When the child
 runs past it, or ends before ``done`` (``os._exit``, a signal, a crash), the parent kills
 it, blames the cell or task it was in, and starts a fresh child for the rest (skipping a
 blamed cell): one fault never loses the other tasks' results.
@@ -303,7 +304,7 @@ def _kill_group(proc: multiprocessing.process.BaseProcess) -> None:
     proc.join()
 
 
-def supervise(job: Job, tasks: list[str], timeout: float
+def supervise(job: Job, tasks: list[str], timeout: float, cell_timeout: float | None = None
               ) -> tuple[dict[str, tuple[str, str, str]], dict[int, str], str | None]:
     """Grade ``tasks`` in child processes; returns (task -> (status, hint, output), cell errors, fatal)."""
     from mmlib.exercises import FAIL
@@ -324,12 +325,13 @@ def supervise(job: Job, tasks: list[str], timeout: float
             send.close()
             # starting up is the grader's own work (with spawn: importing torch), not the learner's
             deadline = time.monotonic() + max(timeout, STARTUP_S)
+            limits = {"cell": timeout if cell_timeout is None else cell_timeout, "task": timeout}
 
             def handle(msg: tuple) -> None:
                 nonlocal unit, done, deadline, fatal
                 kind = msg[0]
                 if kind in ("cell", "task"):
-                    unit, deadline = (kind, msg[1]), time.monotonic() + timeout
+                    unit, deadline = (kind, msg[1]), time.monotonic() + limits[kind]
                 elif kind == "cell_error":
                     cell_errors[msg[1]] = str(msg[2])
                 elif kind == "result" and msg[1] in pending:
@@ -344,7 +346,8 @@ def supervise(job: Job, tasks: list[str], timeout: float
             while not done:
                 ready = wait([recv, proc.sentinel], timeout=max(0.0, deadline - time.monotonic()))
                 if not ready:
-                    what = f"ran longer than the {timeout:g} s limit (an infinite loop?) and was stopped"
+                    limit = limits["cell" if unit is not None and unit[0] == "cell" else "task"]
+                    what = f"ran longer than the {limit:g} s limit (an infinite loop?) and was stopped"
                     break
                 if recv in ready:
                     try:

@@ -51,8 +51,11 @@ def new_cell(code: str, body: str | None = None) -> str:
 Run = Callable[[Path, pytest.CaptureFixture, pytest.MonkeyPatch], int]
 
 
-def cli(text: str, *extra: str, suffix: str = ".py", timeout: float = LIMIT) -> Run:
+def cli(text: str, *extra: str, suffix: str = ".py", timeout: float = LIMIT,
+        cell_timeout: float | None = LIMIT) -> Run:
     """Write ``text`` as the learner's notebook and grade it with the command line."""
+    if cell_timeout is not None:
+        extra = ("--cell-timeout", str(cell_timeout), *extra)
     def run(tmp_path: Path, capsys, monkeypatch) -> int:
         path = tmp_path / f"mine{suffix}"
         if suffix == ".ipynb":
@@ -228,6 +231,9 @@ CASES = [
                  id="top-level-KeyboardInterrupt"),
     pytest.param(Case(cli(new_cell("del accuracy"), suffix=".py"), 1, ("[not done yet] Task 1",)), id="learner-deletes-the-function"),
     pytest.param(Case(cli(task1("import sys\nsys.exit(0)"), suffix=".ipynb"), 1, (F1, "sys.exit(0)")), id="ipynb-sys-exit"),
+    pytest.param(Case(cli(new_cell("import time\ntime.sleep(1.5)", f"import time\ntime.sleep(1.5)\n{RIGHT1}"),
+                          timeout=0.5, cell_timeout=None), 1, (F1, "longer than the 0.5 s limit"), ("[error]",)),
+                 id="cells-get-10x-the-task-limit"),
     # -- tampering cannot make a check pass
     pytest.param(Case(cli(new_cell("torch.allclose = lambda *a, **k: True").replace(T2, "return torch.zeros(1)")), 1,
                       ("[fail] Task 2", "replaced torch.allclose")), id="patch-torch-allclose"),
@@ -342,4 +348,5 @@ def test_bad_timeout_argument_is_named(bad):
 def test_bad_timeout_option_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["check", "00", "--timeout", "0"])
-    assert exc.value.code == 2 and "--timeout '0': give a positive number of seconds" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--timeout: '0': give a positive number of seconds" in err
