@@ -37,6 +37,7 @@ IDS = [c.id for c in BOOK.chapters if c.exercise is not None and c.exercise.is_f
 TASKS = [(eid, name) for eid in IDS for name in load_checks(eid)]
 NO_INPUT = {("07", "MyMethod")}  # a class run by the benchmark: nothing to replay (module docstring)
 _SOLUTIONS: dict[str, dict] = {}
+_CHECKS: dict[str, dict] = {}
 
 
 def _solution(eid: str) -> dict:
@@ -46,7 +47,9 @@ def _solution(eid: str) -> dict:
 
 
 def _grade_one(eid: str, name: str, fn):
-    [result] = grade({name: load_checks(eid)[name]}, {name: fn})
+    if eid not in _CHECKS:
+        _CHECKS[eid] = load_checks(eid)
+    [result] = grade({name: _CHECKS[eid][name]}, {name: fn})
     return result
 
 
