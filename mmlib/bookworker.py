@@ -28,11 +28,22 @@ KERNEL = "python3"
 KERNELSPEC = {"name": KERNEL, "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777  # keep the mode of the file replaced
+    except OSError:
+        mode = 0o666 & ~_umask()  # a new file: what open() would give
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -85,6 +96,16 @@ def render_html(nb_path: Path, html_path: Path) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's reaped children (0 where unsupported)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0.0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, timeout_s: int,
             html_dir: Path | None = None) -> dict[str, Any]:
     """Execute the chapter ``source`` with papermill into ``out_dir/notebooks/<slug>.ipynb``.
@@ -101,6 +122,7 @@ def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, time
     out_nb = nb_dir / f"{slug}.ipynb"
     tmp_nb = nb_dir / f".{slug}.tmp-{os.getpid()}.ipynb"
     result: dict[str, Any] = {"timeout_s": timeout_s}
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -113,6 +135,9 @@ def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, time
         result["status"] = "failed"
         result["error"] = error_info(exc)
     result["seconds"] = round(time.perf_counter() - start, 2)
+    # CPU time of the kernel (and the processes it waited for), once papermill has reaped it:
+    # unlike wall seconds it hardly depends on the machine's load (informative, not judged)
+    result["cpu_seconds"] = round(_children_cpu() - cpu_before, 2)
     result["records"] = {}
     if tmp_nb.exists():
         nb = nbformat.read(tmp_nb, as_version=4)

@@ -340,6 +340,15 @@ def test_build_api_refuses_bad_jobs(tmp_path, jobs):
     assert not (tmp_path / "out").exists()
 
 
+def test_atomic_write_keeps_the_mode_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "report.json"
+    runner.write_atomic(target, "{}")
+    target.chmod(0o640)
+    runner.write_atomic(target, '{"a": 1}')
+    assert target.read_text() == '{"a": 1}' and target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
 def test_reference_seconds_refuses_bad_repeats():
     with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
         reference_seconds(0)
@@ -442,6 +451,7 @@ def test_relative_budgets_are_judged_with_a_measured_reference(tmp_path, capsys)
         assert entry["status"] == "ok" and entry["seconds"] > 0
         assert entry["relative"] == pytest.approx(entry["seconds"] / report["reference_s"], abs=0.01)
         assert entry["timeout_s"] >= 60
+        assert 0 < entry["cpu_seconds"], "the kernel's CPU time (load-independent) is recorded"
     assert slow["over_budget"] and slow["over_limit"] and slow["limit"] == pytest.approx(0.0125)
     assert not fine["over_budget"] and not fine["over_limit"]
     assert "FAILED: chapter(s) took longer than relative_budget x 1.25" in capsys.readouterr().err
