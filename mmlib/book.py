@@ -472,7 +472,10 @@ def _interruptible() -> Iterator[None]:
 
 # --------------------------------------------------------------------------- commands
 def _select(book: Book, chapter_ids: Sequence[str] | None) -> list[Chapter]:
-    return [book.chapter(c) for c in chapter_ids] if chapter_ids else list(book.chapters)
+    """The chapters named (each once, in the order first named), or every chapter."""
+    if not chapter_ids:
+        return list(book.chapters)
+    return list(dict.fromkeys(book.chapter(c) for c in chapter_ids))
 
 
 def _print_entry(e: dict[str, Any]) -> None:
@@ -568,6 +571,7 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
                         running[ch.id] = _start_worker(ch, params[ch.id], out, html_tmp, work, env, book.root,
                                                        cell_timeout(ch, book.budget_tolerance, ref_start))
                         entries[ch.id]["started_s"] = round(time.perf_counter() - wall_start, 2)
+                        save()  # a killed build's report shows which chapters were running
                 for cid, (proc, ch, result_path) in list(running.items()):
                     if proc.poll() is None:
                         continue

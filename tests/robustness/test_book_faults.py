@@ -349,6 +349,11 @@ def test_atomic_write_keeps_the_mode_and_leaves_no_temporary_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
+def test_a_chapter_named_twice_runs_once(typed_book):
+    book = load_book(typed_book)
+    assert [c.id for c in runner._select(book, ["1", "01", "01"])] == ["01"]
+
+
 def test_reference_seconds_refuses_bad_repeats():
     with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
         reference_seconds(0)
@@ -487,6 +492,7 @@ def test_sigkill_leaves_a_report_marking_the_unfinished_chapter_and_the_previous
     report = read_report(out)
     assert report["ok"] is False and report["complete"] is False
     assert [c["status"] for c in report["chapters"]] == ["ok", "pending"]
+    assert "started_s" in report["chapters"][1] and "finished_s" not in report["chapters"][1]
     notebooks = snapshot(out / "notebooks")
     assert notebooks["01_sleepy.ipynb"] == before[0]["01_sleepy.ipynb"], "the killed chapter's notebook was replaced"
     nbformat.reads(notebooks["00_quick.ipynb"].decode(), as_version=4)  # finished before the kill: whole
