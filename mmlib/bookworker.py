@@ -153,6 +153,10 @@ def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, time
 
 def main(job_path: str) -> int:
     """Run the pickled job (plain values, written by the runner); write its result JSON."""
+    # jsonschema (under nbformat) imports the optional rfc3987_syntax, which compiles a grammar
+    # for ~2 s of CPU per process, for an IRI format check no notebook uses: skip it here, in
+    # the worker only, so a chapter's start-up steals less CPU from the chapters running beside it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
     with open(job_path, "rb") as f:
         job = pickle.load(f)  # noqa: S301 - written by this build's runner process
     result = execute(Path(job["source"]), job["slug"], job["params"], Path(job["out"]), job["timeout_s"],
