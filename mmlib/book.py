@@ -17,9 +17,11 @@ Each chapter runs in a worker process of its own: jupytext converts
 ``chapters/NN_slug.py``, papermill executes it (kernel ``python3``, working directory
 ``chapters/``, the profile's parameters injected after the ``parameters`` cell,
 ``MMLIB_PROGRESS=0`` and ``MMLIB_BOOK`` in the worker's environment) into
-``<out>/notebooks/`` and renders ``NN_slug.html``. At the end the runner times the
-reference workload again and judges each chapter by ``relative = seconds / reference_s``
-(the mean of the two timings) against its ``relative_budget``.
+``<out>/notebooks/`` and renders ``NN_slug.html``. While chapters run, a background
+thread repeats a short probe of the reference workload every few seconds; at the end the
+runner times the whole workload again and judges each chapter by
+``relative = seconds / reference_s``, where ``reference_s`` is the median of the timings
+taken while that chapter ran (machines drift during a build), against its ``relative_budget``.
 
 Writes are atomic: notebooks and ``report.json`` are written to a temporary file and
 renamed into place, and the HTML site is built in a temporary folder swapped in at the
@@ -45,6 +47,7 @@ import pickle
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +61,7 @@ from mmlib.bookfile import Book, BookError, Chapter, load_book, repo_root
 from mmlib.bookworker import (KERNEL, KERNELSPEC, RECORD_MIME, read_records, read_source, render_html,
                               write_atomic)
 from mmlib.bookworker import error_info as _error_info
-from mmlib.reference import reference_seconds
+from mmlib.reference import ReferenceSampler, reference_for_window, reference_seconds
 
 __all__ = ["record", "read_records", "load_book", "repo_root", "build", "refresh", "main",
            "Book", "BookError", "Chapter", "RECORD_MIME", "Parameter", "parameter_specs",
@@ -491,7 +494,8 @@ def _print_entry(e: dict[str, Any]) -> None:
 
 
 def _judge(entry: dict[str, Any], reference_s: float, tolerance: float) -> None:
-    """Fill ``relative``, ``over_budget`` and ``over_limit`` of a finished chapter."""
+    """Fill ``reference_s``, ``relative``, ``over_budget`` and ``over_limit`` of a finished chapter."""
+    entry["reference_s"] = reference_s
     entry["relative"] = round(entry["seconds"] / reference_s, 2)
     entry["over_budget"] = entry["relative"] > entry["relative_budget"]
     entry["over_limit"] = entry["relative"] > entry["limit"]
@@ -548,7 +552,19 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
         write_atomic(report_path, json.dumps(report, indent=2))
 
     save()  # before anything runs: every chapter pending, ok false
+    clock = lambda: time.perf_counter() - wall_start  # noqa: E731 - the build's own clock
+    sampler = ReferenceSampler(clock)
+    measured_at = clock()
     ref_start = given_reference or round(reference_seconds(), 4)
+    sampler.add(measured_at, clock(), ref_start)
+    if given_reference is None:
+        sampler.start()
+
+    def chapter_reference(entry: dict[str, Any]) -> float:
+        if given_reference is not None:
+            return given_reference
+        return round(reference_for_window(sampler.samples, entry["started_s"], entry["finished_s"]), 4)
+
     report["reference_start_s"] = ref_start
     save()
     print(f"reference workload: {ref_start:.3f} s; {len(chapters)} chapter(s), --jobs {jobs}", flush=True)
@@ -579,7 +595,7 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
                     entry = entries[cid]
                     entry.update(_worker_result(proc, result_path, ch, out))
                     entry["finished_s"] = round(time.perf_counter() - wall_start, 2)
-                    _judge(entry, ref_start, book.budget_tolerance)
+                    _judge(entry, chapter_reference(entry), book.budget_tolerance)
                     _print_entry(entry)
                     save()
                     if entry["status"] != "ok" and not keep_going:
@@ -590,6 +606,7 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
                     waiting = []
                 time.sleep(0.1)
         except (KeyboardInterrupt, _Interrupted) as exc:
+            sampler.stop()
             _stop_workers(running)
             for proc, ch, _ in running.values():
                 entries[ch.id]["status"] = "interrupted"
@@ -602,12 +619,15 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
             if html_tmp is not None:
                 shutil.rmtree(html_tmp, ignore_errors=True)
             return 130
+    sampler.stop()
+    measured_at = clock()
     ref_end = given_reference or round(reference_seconds(), 4)
-    reference = round((ref_start + ref_end) / 2, 4)
-    report.update(reference_end_s=ref_end, reference_s=reference)
+    sampler.add(measured_at, clock(), ref_end)
+    reference = given_reference or round(statistics.median(x.seconds for x in sampler.samples), 4)
+    report.update(reference_end_s=ref_end, reference_s=reference, reference_samples=len(sampler.samples))
     for e in entries.values():
         if "seconds" in e:
-            _judge(e, reference, book.budget_tolerance)
+            _judge(e, chapter_reference(e), book.budget_tolerance)
     if html_tmp is not None:
         write_index(book, [e for e in entries.values() if "seconds" in e], html_tmp, profile)
         _swap_in(html_tmp, out / "html")
@@ -616,7 +636,8 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     report["complete"] = True
     report["ok"] = not failed and not (strict_budget and over)
     save()
-    print(f"reference workload at the end: {ref_end:.3f} s; reference_s = {reference:.3f} s (mean)")
+    print(f"reference workload at the end: {ref_end:.3f} s; reference_s = {reference:.3f} s (median of "
+          f"{len(sampler.samples)} timings; each chapter is judged by those taken while it ran)")
     print(f"report: {report_path}  ({report['total_seconds']} s in chapters, {report['wall_seconds']} s wall, "
           f"--jobs {jobs})", flush=True)
     if failed:

@@ -8,21 +8,30 @@ torch thread, no data loading) and is fixed in its work, so a machine twice as s
 (or twice as loaded) doubles ``reference_s`` and the chapters' seconds alike, and their
 ratio stays put.
 
+Machines of one kind also drift while a build runs (other tenants, a background job), so
+the book runner does not trust one timing: :class:`ReferenceSampler` repeats a short probe
+of the same workload every few seconds in a background thread, and each chapter is judged
+with :func:`reference_for_window`, the median of the probes taken while it ran.
+
 ``python -m mmlib.book reference`` prints :func:`reference_seconds`.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["reference_workload", "reference_seconds", "REPEATS", "STEPS"]
+__all__ = ["reference_workload", "reference_seconds", "reference_for_window", "ReferenceSampler", "Sample",
+           "REPEATS", "STEPS", "PROBE_STEPS"]
 
 REPEATS = 3  # timings per measurement; the median is kept
 STEPS = 80  # SGD steps of each model per workload
+PROBE_STEPS = 20  # steps of one probe of the sampler (scaled to STEPS)
 
 
 def _models() -> tuple[nn.Module, nn.Module]:
@@ -78,3 +87,76 @@ def reference_seconds(repeats: int = REPEATS) -> float:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     reference_workload(steps=5)  # warm-up, untimed: first-call allocations and lazy init
     return statistics.median(reference_workload() for _ in range(repeats))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timing of the reference workload: when it ran (seconds on the build's clock) and
+    its wall time scaled to a whole workload of ``STEPS`` steps."""
+
+    start: float
+    end: float
+    seconds: float
+
+    @property
+    def middle(self) -> float:
+        return (self.start + self.end) / 2
+
+
+def reference_for_window(samples: "list[Sample]", start: float, end: float, minimum: int = 3) -> float:
+    """The reference seconds for a chapter that ran from ``start`` to ``end``.
+
+    The median of the samples whose middle lies in ``[start, end]``; when fewer than
+    ``minimum`` do (a short chapter), the median of the ``minimum`` samples nearest to the
+    window (ties broken by time). Raises ``ValueError`` with no samples or a reversed window.
+    """
+    if not samples:
+        raise ValueError("no reference samples to judge with")
+    if not end >= start:
+        raise ValueError(f"the window must end after it starts, got start={start} end={end}")
+    inside = [s.seconds for s in samples if start <= s.middle <= end]
+    if len(inside) >= minimum:
+        return statistics.median(inside)
+
+    def distance(s: Sample) -> float:
+        return max(start - s.middle, s.middle - end, 0.0)
+
+    nearest = sorted(samples, key=lambda s: (distance(s), s.middle))[:minimum]
+    return statistics.median(s.seconds for s in nearest)
+
+
+class ReferenceSampler:
+    """Times a probe of the reference workload every ``interval`` seconds in a daemon thread.
+
+    ``clock`` gives the build's time (``time.perf_counter`` minus the build's start);
+    ``samples`` grows while the thread runs. A probe costs about ``PROBE_STEPS / STEPS`` of
+    one workload (~0.2 s on the developers' machines), so at the default interval it takes
+    a few percent of one core.
+    """
+
+    def __init__(self, clock, interval: float = 8.0, steps: int = PROBE_STEPS) -> None:
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0 seconds, got {interval!r}")
+        self.clock, self.interval, self.steps = clock, interval, steps
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mmlib-reference-sampler", daemon=True)
+
+    def add(self, start: float, end: float, seconds: float) -> None:
+        """Record a timing made elsewhere (the full measurements at the build's start and end)."""
+        self.samples.append(Sample(start, end, seconds))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            start = self.clock()
+            seconds = reference_workload(self.steps) * STEPS / self.steps
+            self.samples.append(Sample(start, self.clock(), seconds))
+
+    def start(self) -> "ReferenceSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
