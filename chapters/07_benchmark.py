@@ -88,7 +88,7 @@ print({family: members for family, members in mmlib.methods.by_family().items() 
 # starts, so an interrupted benchmark resumes where it stopped, and a run already in the
 # log (same data set, method, seed, settings and library code) is never trained twice.
 # From a shell the same runner is `python -m mmlib.benchmark --datasets synthetic mfeat
-# --seeds 0 1 2 --epochs 20 --workers 2 --out _build/benchmark.csv`.
+# --seeds 0 1 2 --epochs 20 --workers 2 --out _build/benchmark/benchmark.csv`.
 #
 # A method that cannot run on this model says so by raising `mmlib.methods.NotApplicable`:
 # RollingQ rotates the query of a fusion *transformer* (chapter 8), and our concatenation
