@@ -77,7 +77,7 @@ book = load_book()
 for part in book.parts:
     print(part)
     for ch in (c for c in book.chapters if c.part == part):
-        print(f"  {ch.id}  {ch.title}  (about {ch.budget:g} s)")
+        print(f"  {ch.id}  {ch.title}  (budget: about {ch.budget:g} CPU seconds)")
 print("profiles:", ", ".join(book.profiles))
 
 # %%

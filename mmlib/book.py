@@ -61,7 +61,7 @@ from mmlib.bookfile import Book, BookError, Chapter, load_book, repo_root
 from mmlib.bookworker import (KERNEL, KERNELSPEC, RECORD_MIME, read_records, read_source, render_html,
                               write_atomic)
 from mmlib.bookworker import error_info as _error_info
-from mmlib.reference import ReferenceSampler, reference_for_window, reference_seconds
+from mmlib.reference import ReferenceSampler, measure_reference, reference_for_window, reference_seconds
 
 __all__ = ["record", "read_records", "load_book", "repo_root", "build", "refresh", "main",
            "Book", "BookError", "Chapter", "RECORD_MIME", "Parameter", "parameter_specs",
@@ -483,8 +483,9 @@ def _select(book: Book, chapter_ids: Sequence[str] | None) -> list[Chapter]:
 
 def _print_entry(e: dict[str, Any]) -> None:
     flag = "  OVER BUDGET" if e.get("over_budget") else ""
-    print(f"[{e['status']:>6}] {e['id']} {e['slug']:<28} {e['seconds']:7.1f} s = {e['relative']:6.1f} x ref "
-          f"(budget {e['relative_budget']:g}){flag}", flush=True)
+    print(f"[{e['status']:>6}] {e['id']} {e['slug']:<28} {e['seconds']:7.1f} s, {e.get('cpu_seconds', 0):7.1f} s CPU "
+          f"= {e['relative']:6.1f} x ref ({e.get('relative_basis', 'wall')}; budget {e['relative_budget']:g}){flag}",
+          flush=True)
     if e["status"] == "failed":
         err = e["error"]
         where = f"cell In [{err['cell']}]" if err["cell"] is not None else "before any cell ran"
@@ -493,10 +494,20 @@ def _print_entry(e: dict[str, Any]) -> None:
             print(f"         | {line}")
 
 
-def _judge(entry: dict[str, Any], reference_s: float, tolerance: float) -> None:
-    """Fill ``reference_s``, ``relative``, ``over_budget`` and ``over_limit`` of a finished chapter."""
-    entry["reference_s"] = reference_s
-    entry["relative"] = round(entry["seconds"] / reference_s, 2)
+def _judge(entry: dict[str, Any], reference: tuple[float, float], tolerance: float) -> None:
+    """Fill ``relative``, ``relative_wall``, ``over_budget`` and ``over_limit`` of a finished chapter.
+
+    ``reference`` is the (wall, CPU) seconds of the reference workload while the chapter ran.
+    ``relative`` = the chapter's CPU seconds / the reference's CPU seconds (it does not grow
+    on a busy machine); where no CPU time could be read, wall seconds / wall reference.
+    """
+    wall, cpu = reference
+    entry["reference_s"], entry["reference_cpu_s"] = wall, cpu
+    entry["relative_wall"] = round(entry["seconds"] / wall, 2)
+    if entry.get("cpu_seconds") and math.isfinite(cpu) and cpu > 0:
+        entry["relative"], entry["relative_basis"] = round(entry["cpu_seconds"] / cpu, 2), "cpu"
+    else:
+        entry["relative"], entry["relative_basis"] = entry["relative_wall"], "wall"
     entry["over_budget"] = entry["relative"] > entry["relative_budget"]
     entry["over_limit"] = entry["relative"] > entry["limit"]
 
@@ -543,7 +554,7 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     report: dict[str, Any] = {
         "profile": profile, "ok": False, "complete": False, "interrupted": False, "jobs": jobs,
         "budget_tolerance": book.budget_tolerance, "reference_measured": given_reference is None,
-        "reference_s": None, "reference_start_s": None, "reference_end_s": None,
+        "reference_s": None, "reference_cpu_s": None, "reference_start_s": None, "reference_end_s": None,
         "wall_seconds": None, "total_seconds": None, "chapters": [entries[ch.id] for ch in chapters]}
 
     def save() -> None:
@@ -555,15 +566,18 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     clock = lambda: time.perf_counter() - wall_start  # noqa: E731 - the build's own clock
     sampler = ReferenceSampler(clock)
     measured_at = clock()
-    ref_start = given_reference or round(reference_seconds(), 4)
-    sampler.add(measured_at, clock(), ref_start)
+    ref_start, cpu_start = (given_reference, given_reference) if given_reference else measure_reference()
+    ref_start, cpu_start = round(ref_start, 4), round(cpu_start, 4)
+    sampler.add(measured_at, clock(), ref_start, cpu_start)
     if given_reference is None:
         sampler.start()
 
-    def chapter_reference(entry: dict[str, Any]) -> float:
+    def chapter_reference(entry: dict[str, Any]) -> tuple[float, float]:
         if given_reference is not None:
-            return given_reference
-        return round(reference_for_window(sampler.samples, entry["started_s"], entry["finished_s"]), 4)
+            return given_reference, given_reference
+        window = (sampler.samples, entry["started_s"], entry["finished_s"])
+        return (round(reference_for_window(*window, clock="wall"), 4),
+                round(reference_for_window(*window, clock="cpu"), 4))
 
     report["reference_start_s"] = ref_start
     save()
@@ -621,10 +635,13 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
             return 130
     sampler.stop()
     measured_at = clock()
-    ref_end = given_reference or round(reference_seconds(), 4)
-    sampler.add(measured_at, clock(), ref_end)
+    ref_end, cpu_end = (given_reference, given_reference) if given_reference else measure_reference()
+    ref_end, cpu_end = round(ref_end, 4), round(cpu_end, 4)
+    sampler.add(measured_at, clock(), ref_end, cpu_end)
     reference = given_reference or round(statistics.median(x.seconds for x in sampler.samples), 4)
-    report.update(reference_end_s=ref_end, reference_s=reference, reference_samples=len(sampler.samples))
+    reference_cpu = given_reference or round(statistics.median(x.cpu_seconds for x in sampler.samples), 4)
+    report.update(reference_end_s=ref_end, reference_s=reference, reference_cpu_s=reference_cpu,
+                  reference_samples=len(sampler.samples))
     for e in entries.values():
         if "seconds" in e:
             _judge(e, chapter_reference(e), book.budget_tolerance)
@@ -636,8 +653,9 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     report["complete"] = True
     report["ok"] = not failed and not (strict_budget and over)
     save()
-    print(f"reference workload at the end: {ref_end:.3f} s; reference_s = {reference:.3f} s (median of "
-          f"{len(sampler.samples)} timings; each chapter is judged by those taken while it ran)")
+    print(f"reference workload at the end: {ref_end:.3f} s; reference_s = {reference:.3f} s wall, "
+          f"{reference_cpu:.3f} s CPU (medians of {len(sampler.samples)} timings; each chapter is judged by "
+          "its CPU seconds over the reference's CPU seconds while it ran)")
     print(f"report: {report_path}  ({report['total_seconds']} s in chapters, {report['wall_seconds']} s wall, "
           f"--jobs {jobs})", flush=True)
     if failed:
@@ -764,10 +782,11 @@ def _cmd_list(book: Book) -> int:
         print(part)
         for ch in (c for c in book.chapters if c.part == part):
             exists = "" if ch.file.exists() else "   (file missing)"
-            print(f"  {ch.id}  {ch.title:<48} {ch.relative_budget:>6g} x ref (~{ch.budget:g} s)  "
+            print(f"  {ch.id}  {ch.title:<48} {ch.relative_budget:>6g} x ref (~{ch.budget:g} CPU s)  "
                   f"{ch.cores} core{'s' if ch.cores > 1 else ' '}  {ch.file.relative_to(book.root)}{exists}")
     print("profiles: " + ", ".join(book.profiles))
-    print(f"budgets: relative to reference_s; ~seconds at the calibration machine's reference_s "
+    print("budgets: CPU seconds relative to the reference workload's; ~CPU seconds at the calibration "
+          f"machine's reference "
           f"{book.calibrated_reference_s:g} s")
     return 0
 
@@ -784,8 +803,9 @@ def _cmd_params(book: Book, chapter_id: str) -> int:
 
 
 def _cmd_reference(repeats: int) -> int:
-    print(f"reference_s = {reference_seconds(repeats):.3f} s  (median of {repeats} runs of the reference "
-          "workload, one torch thread)")
+    wall, cpu = measure_reference(repeats)
+    print(f"reference_s = {wall:.3f} s wall, reference_cpu_s = {cpu:.3f} s CPU  (medians of {repeats} runs of "
+          "the reference workload, one torch thread)")
     return 0
 
 

@@ -81,7 +81,10 @@ def test_build_reports_status_time_budget_and_records(built):
     assert ok["records"] == {"double": 10}, "the profile's X=5 was injected after the parameters cell"
     assert report["reference_s"] == 0.5 and report["reference_measured"] is False and report["complete"]
     assert ok["relative_budget"] == 60 and 0 < ok["seconds"] < 30 and ok["over_budget"] is False
-    assert ok["relative"] == pytest.approx(ok["seconds"] / 0.5, abs=0.01)
+    # judged by CPU seconds over the reference's (here the given 0.5); wall seconds recorded beside
+    assert ok["relative_basis"] == "cpu" and 0 < ok["cpu_seconds"]
+    assert ok["relative"] == pytest.approx(ok["cpu_seconds"] / 0.5, abs=0.01)
+    assert ok["relative_wall"] == pytest.approx(ok["seconds"] / 0.5, abs=0.01)
     nb = nbformat.read(root / "_build" / ok["notebook"], as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
 
