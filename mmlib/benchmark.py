@@ -75,6 +75,7 @@ from .experiment import run_row
 from .methods import FAMILIES, REGISTRY, Method, NotApplicable, get, names
 from .metrics import macro_f1, predict
 from .models import build_model
+from .processes import pid_alive
 from .train import DivergedError
 
 __all__ = ["BenchmarkLocked", "CorruptLogWarning", "Job", "benchmark", "data_fingerprint", "default_out",
@@ -282,30 +283,6 @@ def _write_table(out: Path, table: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- one writer per log
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (for the lock-file fallback)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill would terminate it there
-        import ctypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return ctypes.get_last_error() == 5  # access denied: it exists
-        code = ctypes.c_ulong()
-        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        kernel32.CloseHandle(handle)
-        return code.value == 259  # STILL_ACTIVE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class _LogLock:
     """An exclusive, non-blocking lock on ``<log>.lock`` that dies with its process.
 
@@ -357,7 +334,7 @@ class _LogLock:
                     age = time.time() - self.path.stat().st_mtime
                 except FileNotFoundError:
                     continue  # released meanwhile: try again
-                if (pid is not None and _pid_alive(pid)) or (pid is None and age < 10):
+                if (pid is not None and pid_alive(pid)) or (pid is None and age < 10):
                     return False
                 with contextlib.suppress(FileNotFoundError):
                     if self.holder() == pid:  # stale: its process is gone

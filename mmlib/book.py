@@ -61,6 +61,7 @@ from mmlib.bookfile import Book, BookError, Chapter, load_book, repo_root
 from mmlib.bookworker import (KERNEL, KERNELSPEC, RECORD_MIME, read_records, read_source, render_html,
                               write_atomic)
 from mmlib.bookworker import error_info as _error_info
+from mmlib.processes import pid_alive
 from mmlib.reference import ReferenceSampler, measure_reference, reference_for_window, reference_seconds
 
 __all__ = ["record", "read_records", "load_book", "repo_root", "build", "refresh", "main",
@@ -109,20 +110,6 @@ def record(**values: Any) -> None:
 
 
 # --------------------------------------------------------------------------- atomic files
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _pid_of(name: str) -> int | None:
     """The pid in a leftover's name (``.html.tmp-123``, ``.01_x.tmp-123.ipynb``), if any."""
     tail = name.rsplit("-", 1)[-1].split(".")[0]
@@ -138,7 +125,7 @@ def _clean_leftovers(out: Path) -> None:
         return
     for old in sorted(out.glob(".html.old-*")):
         pid = _pid_of(old.name)
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             continue
         if not (out / "html").exists():
             os.replace(old, out / "html")
@@ -146,7 +133,7 @@ def _clean_leftovers(out: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for tmp in [*out.glob(".html.tmp-*"), *(out / "notebooks").glob(".*.tmp-*.ipynb")]:
         pid = _pid_of(tmp.name)
-        if pid is None or _pid_alive(pid):
+        if pid is None or pid_alive(pid):
             continue
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
