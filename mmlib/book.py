@@ -23,6 +23,11 @@ runner times the whole workload again and judges each chapter by
 ``relative = seconds / reference_s``, where ``reference_s`` is the median of the timings
 taken while that chapter ran (machines drift during a build), against its ``relative_budget``.
 
+A chapter whose cell ran into the per-cell time-out while its kernel sat mostly idle (CPU
+under a quarter of the wall time: a stalled kernel, seen intermittently under load, its
+cause not yet found) is run once more; the report keeps ``retried`` with the first
+attempt's figures. A cell that is slow on the CPU is never retried: it fails.
+
 Writes are atomic: notebooks and ``report.json`` are written to a temporary file and
 renamed into place, and the HTML site is built in a temporary folder swapped in at the
 end. ``report.json`` is written at the start (every chapter ``pending``, ``ok: false``)
@@ -499,6 +504,15 @@ def _judge(entry: dict[str, Any], reference: tuple[float, float], tolerance: flo
     entry["over_limit"] = entry["relative"] > entry["limit"]
 
 
+def _stalled(result: dict[str, Any]) -> bool:
+    """Whether a chapter failed because a cell ran into its time-out while the kernel was mostly
+    idle (under a quarter of the wall time on the CPU): a stall, not slow code."""
+    error = result.get("error") or {}
+    seconds, cpu = result.get("seconds") or 0, result.get("cpu_seconds")
+    return (result.get("status") == "failed" and error.get("ename") == "CellTimeoutError"
+            and cpu is not None and seconds > 0 and cpu < 0.25 * seconds)
+
+
 def _check_jobs(jobs: Any) -> int:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise BookError(f"jobs must be an integer >= 1 (cores to keep busy), got {jobs!r}")
@@ -594,7 +608,20 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
                         continue
                     del running[cid]
                     entry = entries[cid]
-                    entry.update(_worker_result(proc, result_path, ch, out))
+                    result = _worker_result(proc, result_path, ch, out)
+                    if _stalled(result) and "retried" not in entry:
+                        # a kernel that sat idle until the per-cell time-out (seen intermittently
+                        # under load, cause not yet found): run the chapter once more, and say so
+                        entry["retried"] = {"cell": result["error"].get("cell"), "seconds": result.get("seconds"),
+                                            "cpu_seconds": result.get("cpu_seconds")}
+                        where = f"cell In [{entry['retried']['cell']}]" if entry["retried"]["cell"] else "a cell"
+                        print(f"[ retry] {cid} {ch.slug}: {where} timed out after "
+                              f"{result.get('seconds')} s with {result.get('cpu_seconds')} s of CPU (a stalled "
+                              "kernel); running the chapter once more", file=sys.stderr, flush=True)
+                        waiting.insert(0, ch)
+                        save()
+                        continue
+                    entry.update(result)
                     entry["finished_s"] = round(time.perf_counter() - wall_start, 2)
                     _judge(entry, chapter_reference(entry), book.budget_tolerance)
                     _print_entry(entry)

@@ -536,3 +536,46 @@ def test_sigterm_marks_the_running_chapter_interrupted_and_stops_its_kernel(tmp_
     assert not (out / "html").exists() and not list(out.glob(".html*")), "no half-built site is left"
     assert not (out / "notebooks" / "00_sleepy.ipynb").exists()
     wait_for(lambda: pid_gone(worker) and pid_gone(kernel), 30, "the worker and kernel to exit")
+
+
+STALLS_ONCE = '''\
+# %% tags=["parameters"]
+MARK = ""
+
+# %%
+import os, pathlib, time
+mark = pathlib.Path(MARK)
+if not mark.exists():  # the first run sits idle (a stalled kernel); the retry does not
+    mark.write_text("stalled once")
+    time.sleep(30)
+print("done")
+'''
+
+BUSY_TOO_LONG = '''\
+# %% tags=["parameters"]
+X = 1
+
+# %%
+import time
+end = time.perf_counter() + 30
+while time.perf_counter() < end:  # CPU-bound past the time-out: slow code, not a stall
+    pass
+'''
+
+
+@pytest.mark.slow
+def test_a_stalled_kernel_is_retried_once_and_slow_code_is_not(tmp_path, monkeypatch):
+    mark = tmp_path / "stalled.mark"
+    path = make_book(tmp_path, {"00_stalls": STALLS_ONCE.replace('MARK = ""', f'MARK = "{mark}"'),
+                                "01_busy": BUSY_TOO_LONG})
+    monkeypatch.setattr(runner, "cell_timeout", lambda *args: 4)
+    out = tmp_path / "out"
+    code = runner.main(["--book", str(path), "build", "--keep-going", "--jobs", "2", "--out", str(out),
+                        "--no-html", "--reference-s", "1"])
+    report = read_report(out)
+    stalled, busy = report["chapters"]
+    assert stalled["status"] == "ok" and "cell" in stalled["retried"], stalled
+    assert stalled["retried"]["cpu_seconds"] < 0.25 * stalled["retried"]["seconds"]
+    assert busy["status"] == "failed" and busy["error"]["ename"] == "CellTimeoutError"
+    assert "retried" not in busy, "a CPU-bound cell that runs past its time-out is slow code: no retry"
+    assert code == 1
