@@ -188,6 +188,12 @@ def _check_method(method: Any, owner: str) -> Method:
                     f"got {method!r} ({type(method).__name__})")
 
 
+def _check_data(data: Any, owner: str) -> None:
+    if not isinstance(data, MultimodalDataset):
+        raise TypeError(f"{owner}: data must be a MultimodalDataset (e.g. mmlib.data.load('synthetic')), "
+                        f"got {type(data).__name__}")
+
+
 def _check_fit_arguments(model: Any, data: Any, *, epochs: Any, lr: Any, batch_size: Any, optimizer: Any,
                          weight_decay: Any, seed: Any, eval_splits: Any, select: Any, progress: Any, callback: Any,
                          on_nonfinite: Any) -> None:
@@ -195,9 +201,7 @@ def _check_fit_arguments(model: Any, data: Any, *, epochs: Any, lr: Any, batch_s
     if not isinstance(model, MultimodalModel):
         raise TypeError(f"fit: model must be a MultimodalModel (e.g. mmlib.models.build_model(data)), "
                         f"got {type(model).__name__}")
-    if not isinstance(data, MultimodalDataset):
-        raise TypeError(f"fit: data must be a MultimodalDataset (e.g. mmlib.data.load('synthetic')), "
-                        f"got {type(data).__name__}")
+    _check_data(data, "fit")
     if sorted(model.modalities) != sorted(data.modality_names):
         raise ValueError(f"fit: the model's modalities {model.modalities} do not match the data's "
                          f"{data.modality_names}; train on a subset with data.select({model.modalities}) "
@@ -338,9 +342,7 @@ FIT_OPTIONS = tuple(p for p in inspect.signature(fit).parameters if p not in ("m
 
 def _check_run_arguments(data: Any, method: Any, fusion: Any, feature_dim: Any, modalities: Any, method_kw: Any,
                          fit_kw: Mapping[str, Any]) -> None:
-    if not isinstance(data, MultimodalDataset):
-        raise TypeError(f"run: data must be a MultimodalDataset (e.g. mmlib.data.load('synthetic')), "
-                        f"got {type(data).__name__}")
+    _check_data(data, "run")
     if not isinstance(fusion, str):
         raise TypeError(f"run: fusion must be the name of one of {sorted(FUSIONS)}, got {fusion!r} "
                         f"({type(fusion).__name__})")
