@@ -362,18 +362,6 @@ def cell_timeout(chapter: Chapter, tolerance: float, reference_s: float) -> int:
     return int(max(MIN_CELL_TIMEOUT_S, math.ceil(3 * chapter.relative_budget * tolerance * reference_s)))
 
 
-def execute_chapter(chapter: Chapter, params: dict[str, Any], out_dir: Path, timeout_s: int,
-                    html_dir: Path | None = None) -> dict[str, Any]:
-    """Execute one chapter with papermill into ``out_dir/notebooks`` in this process; return its result.
-
-    The kernel inherits this process's environment: the runner calls this in a worker process
-    of its own per chapter (:mod:`mmlib.bookworker`) to give each its own ``MMLIB_*`` variables.
-    """
-    from mmlib import bookworker
-
-    return bookworker.execute(chapter.file, chapter.slug, params, out_dir, timeout_s, html_dir)
-
-
 _WORKER_FILE = str(Path(__file__).with_name("bookworker.py"))
 
 
