@@ -35,10 +35,19 @@ def test_ties_in_distance_are_broken_by_time():
     assert reference_for_window(timed, 5, 5, minimum=1) == 1.0
 
 
-@pytest.mark.parametrize("bad", [[], None])
-def test_no_samples_is_a_clear_error(bad):
+def test_no_samples_is_a_clear_error():
     with pytest.raises(ValueError, match="no reference samples"):
-        reference_for_window(bad or [], 0, 1)
+        reference_for_window([], 0, 1)
+
+
+def test_an_unknown_clock_is_a_clear_error():
+    with pytest.raises(ValueError, match="clock must be 'wall' or 'cpu'"):
+        reference_for_window(samples((0, 1, 1.0)), 0, 1, clock="gpu")
+
+
+def test_the_cpu_clock_reads_the_cpu_seconds():
+    timed = [Sample(0, 1, 9.0, 1.0), Sample(2, 3, 9.0, 2.0), Sample(4, 5, 9.0, 3.0)]
+    assert reference_for_window(timed, 0, 5, clock="cpu") == 2.0
 
 
 def test_a_reversed_window_is_a_clear_error():
