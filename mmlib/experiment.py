@@ -1,8 +1,8 @@
-"""Comparing methods honestly: every method x data set x seed, then mean ± std.
+"""Comparing methods honestly: every method x data set x seed, one row per run.
 
 ``compare`` trains each combination from scratch with :func:`mmlib.train.run` and
-returns a tidy table (one row per run); ``summarize`` turns it into the
-"mean ± std over seeds" tables every chapter shows. Scores come from the model
+returns a tidy table (one row per run), and the runs themselves with ``keep_runs=True``;
+:mod:`mmlib.results` turns the table into "mean ± std over seeds" and judges it. Scores come from the model
 selected on the validation split; the test split is only ever reported.
 
 A run whose loss stops being finite raises :class:`mmlib.train.DivergedError` (fit's
@@ -13,30 +13,33 @@ default); trained with ``on_nonfinite="record"`` it becomes a row with ``status 
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping, overload
 
 import pandas as pd
 
 from .data import MultimodalDataset
 from .metrics import imbalance, probe_encoders, shapley_contributions
+from .methods import Method
 from .train import Run, run
 
-MethodSpec = str | tuple[str, Mapping[str, Any]]
+MethodSpec = str | type[Method] | tuple[str | type[Method], Mapping[str, Any]]
+"""A registered name, a Method class, or either with its hyperparameters."""
 
 
-def _method_spec(spec: MethodSpec) -> tuple[str, dict[str, Any]]:
-    return (spec, {}) if isinstance(spec, str) else (spec[0], dict(spec[1]))
+def _method_spec(spec: MethodSpec) -> tuple[str | type[Method], dict[str, Any]]:
+    return (spec[0], dict(spec[1])) if isinstance(spec, tuple) else (spec, {})
 
 
-def run_row(data: MultimodalDataset, dataset: str, label: str, method: str, method_kw: Mapping[str, Any],
-            seed: int, probes: bool = False, **fit_kw: Any) -> tuple[dict[str, Any], Run]:
-    """Train one run and summarise it as one table row (and return the run itself).
+def run_row(data: MultimodalDataset, dataset: str, label: str, method: str | Method | type[Method],
+            method_kw: Mapping[str, Any], seed: int, probes: bool = False, **run_kw: Any) -> tuple[dict[str, Any], Run]:
+    """Train one run with :func:`mmlib.train.run` and summarise it as one table row (and return the run).
 
-    A run that diverged (``on_nonfinite="record"``) is summarised as ``status ==
-    "diverged"`` with the divergence in ``note`` and no scores (its model is not evaluated).
+    ``run_kw`` go to ``run`` (``build=``, ``epochs=``, ...). A run that diverged
+    (``on_nonfinite="record"``) is summarised as ``status == "diverged"`` with the
+    divergence in ``note`` and no scores (its model is not evaluated).
     """
     started = time.perf_counter()
-    result = run(data, method, seed=seed, method_kw=dict(method_kw), **fit_kw)
+    result = run(data, method, seed=seed, method_kw=dict(method_kw), **run_kw)
     row: dict[str, Any] = {"dataset": dataset, "method": label, "seed": seed}
     if getattr(result.history, "status", "ok") == "diverged":
         where = getattr(result.history, "diverged", None) or {}
@@ -55,28 +58,56 @@ def run_row(data: MultimodalDataset, dataset: str, label: str, method: str, meth
     return row, result
 
 
+RunKey = tuple[str, str, int]
+"""(data set name, method label, seed): how :func:`compare` files the runs it keeps."""
+
+
+@overload
+def compare(datasets: Mapping[str, MultimodalDataset], methods: Mapping[str, MethodSpec] | Iterable[str],
+            seeds: Iterable[int] = ..., probes: bool = ..., *, keep_runs: Literal[False] = ...,
+            **run_kw: Any) -> pd.DataFrame: ...
+
+
+@overload
+def compare(datasets: Mapping[str, MultimodalDataset], methods: Mapping[str, MethodSpec] | Iterable[str],
+            seeds: Iterable[int] = ..., probes: bool = ..., *, keep_runs: Literal[True],
+            **run_kw: Any) -> tuple[pd.DataFrame, dict[RunKey, Run]]: ...
+
+
 def compare(
     datasets: Mapping[str, MultimodalDataset],
     methods: Mapping[str, MethodSpec] | Iterable[str],
     seeds: Iterable[int] = (0, 1, 2),
     probes: bool = False,
-    **fit_kw: Any,
-) -> pd.DataFrame:
-    """Train every method on every data set with every seed; one row per run.
+    *,
+    keep_runs: bool = False,
+    **run_kw: Any,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[RunKey, Run]]:
+    """Train every method on every data set with every seed: the course's one methods x seeds loop.
 
-    ``methods`` is a list of registered names, or a mapping label -> name or
-    label -> (name, hyperparameters). Columns: dataset, method, seed, best_epoch,
+    ``methods`` is a list of registered names, or a mapping label -> spec, where a spec
+    is a registered name, a :class:`~mmlib.methods.Method` subclass (built fresh for
+    every run), or ``(name or class, hyperparameters)``. ``run_kw`` go to
+    :func:`mmlib.train.run` (``build=``, ``epochs=``, ``lr=``, ...).
+
+    Returns one row per run — dataset, method (the label), seed, best_epoch,
     ``val_acc``, ``test_acc``, ``test_acc_<m>``, ``shapley_<m>`` (test), ``imbalance``
-    (of the Shapley values), ``probe_<m>`` (if ``probes``), seconds.
+    (of the Shapley values), ``probe_<m>`` (if ``probes``), seconds — and, with
+    ``keep_runs=True``, also the trained runs as ``{(dataset, label, seed): Run}``.
     """
     specs = dict(methods) if isinstance(methods, Mapping) else {m: m for m in methods}
-    rows = []
+    seeds = list(seeds)
+    rows, runs = [], {}
     for dataset, data in datasets.items():
         for label, spec in specs.items():
-            name, method_kw = _method_spec(spec)
+            method, method_kw = _method_spec(spec)
             for seed in seeds:
-                rows.append(run_row(data, dataset, label, name, method_kw, seed, probes, **fit_kw)[0])
-    return pd.DataFrame(rows)
+                row, result = run_row(data, dataset, label, method, method_kw, seed, probes, **run_kw)
+                rows.append(row)
+                if keep_runs:
+                    runs[dataset, label, seed] = result
+    table = pd.DataFrame(rows)
+    return (table, runs) if keep_runs else table
 
 
 def _finished(table: pd.DataFrame) -> pd.DataFrame:

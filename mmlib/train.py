@@ -340,9 +340,22 @@ class Run:
 FIT_OPTIONS = tuple(p for p in inspect.signature(fit).parameters if p not in ("model", "data", "method", "seed"))
 
 
-def _check_run_arguments(data: Any, method: Any, fusion: Any, feature_dim: Any, modalities: Any, method_kw: Any,
-                         fit_kw: Mapping[str, Any]) -> None:
+ModelBuilder = Callable[[MultimodalDataset], MultimodalModel]
+
+
+def _check_run_arguments(data: Any, method: Any, model: Any, build: Any, fusion: Any, feature_dim: Any,
+                         modalities: Any, method_kw: Any, fit_kw: Mapping[str, Any]) -> None:
     _check_data(data, "run")
+    if model is not None and build is not None:
+        raise ValueError("run: pass either model= (a model you built) or build= (a function data -> model), not both")
+    if model is not None and not isinstance(model, MultimodalModel):
+        raise TypeError(f"run: model must be None or a MultimodalModel, got {type(model).__name__}")
+    if build is not None and not callable(build):
+        raise TypeError(f"run: build must be None or a function data -> MultimodalModel, got {build!r} "
+                        f"({type(build).__name__})")
+    if (model is not None or build is not None) and (fusion != "concat" or feature_dim != 32):
+        raise ValueError("run: fusion and feature_dim describe the default model; with model= or build= "
+                         "set them where that model is built")
     if not isinstance(fusion, str):
         raise TypeError(f"run: fusion must be the name of one of {sorted(FUSIONS)}, got {fusion!r} "
                         f"({type(fusion).__name__})")
@@ -363,40 +376,56 @@ def _check_run_arguments(data: Any, method: Any, fusion: Any, feature_dim: Any, 
         if not isinstance(method_kw, Mapping):
             raise TypeError(f"run: method_kw must be None or a mapping of hyperparameters, got {method_kw!r} "
                             f"({type(method_kw).__name__})")
-        if method_kw and not isinstance(method, str):
-            raise ValueError(f"run: method_kw {dict(method_kw)} only applies when method is a registered name; "
-                             "pass the hyperparameters to the method you built instead")
+        if method_kw and not isinstance(method, str) and not (isinstance(method, type) and issubclass(method, Method)):
+            raise ValueError(f"run: method_kw {dict(method_kw)} only applies when method is a registered name "
+                             "or a Method class; pass the hyperparameters to the method you built instead")
     unknown = sorted(k for k in fit_kw if k not in FIT_OPTIONS)
     if unknown:
-        raise TypeError(f"run: unknown option(s) {unknown}; valid: seed, fusion, feature_dim, modalities, "
-                        f"method_kw and the fit options {list(FIT_OPTIONS)}")
+        raise TypeError(f"run: unknown option(s) {unknown}; valid: seed, model, build, fusion, feature_dim, "
+                        f"modalities, method_kw and the fit options {list(FIT_OPTIONS)}")
 
 
 def run(
     data: MultimodalDataset,
-    method: str | Method = "baseline",
+    method: str | Method | type[Method] = "baseline",
     *,
     seed: int = 0,
+    model: MultimodalModel | None = None,
+    build: ModelBuilder | None = None,
     fusion: str = "concat",
     feature_dim: int = 32,
     modalities: list[str] | None = None,
     method_kw: dict[str, Any] | None = None,
     **fit_kw: Any,
 ) -> Run:
-    """Seed, build a fresh model for ``data``, build the method, and :func:`fit` it.
+    """The one place that seeds, builds a model, builds the method and calls :func:`fit`.
 
-    ``method_kw`` are the method's hyperparameters (when ``method`` is a name);
-    ``fit_kw`` go to :func:`fit` (epochs, lr, optimizer, on_nonfinite, ...).
-    Arguments are checked first, as in :func:`fit`: ``fusion`` one of the fusion heads,
-    ``feature_dim`` an int >= 1, ``modalities`` None or names of ``data``'s modalities,
-    ``method_kw`` None or a mapping (only with a method name), ``fit_kw`` fit's options.
+    In order: ``seed_everything(seed)``; the model is ``model`` if given, else
+    ``build(data)`` if given, else ``build_model(data, fusion, feature_dim)``; the method
+    is ``get(method, **method_kw)`` for a registered name, ``method(**method_kw)`` for a
+    :class:`Method` class (a custom method, built fresh per run), or the instance given;
+    then ``fit(model, data, method, seed=seed, **fit_kw)``. ``modalities`` trains on
+    ``data.select(modalities)`` (the model is built for that subset).
+
+    Arguments are checked first, as in :func:`fit`: ``model`` and ``build`` exclusive
+    (and neither with a non-default ``fusion``/``feature_dim``), ``fusion`` one of the
+    fusion heads, ``feature_dim`` an int >= 1, ``modalities`` None or names of
+    ``data``'s modalities, ``method_kw`` None or a mapping (only with a name or class),
+    ``fit_kw`` fit's options.
     """
-    _check_run_arguments(data, method, fusion, feature_dim, modalities, method_kw, fit_kw)
+    _check_run_arguments(data, method, model, build, fusion, feature_dim, modalities, method_kw, fit_kw)
     SEED(seed, "seed", "run")
     seed_everything(seed)
-    model = build_model(data, fusion=fusion, feature_dim=feature_dim, modalities=modalities)
-    method = get(method, **(method_kw or {})) if isinstance(method, str) else _check_method(method, "run")
-    history = fit(model, data if modalities is None else data.select(modalities), method, seed=seed, **fit_kw)
+    subset = data if modalities is None else data.select(modalities)
+    if model is None:
+        model = build(subset) if build is not None else build_model(subset, fusion=fusion, feature_dim=feature_dim)
+    if isinstance(method, str):
+        method = get(method, **(method_kw or {}))
+    elif isinstance(method, type) and issubclass(method, Method):
+        method = method(**(method_kw or {}))
+    else:
+        method = _check_method(method, "run")
+    history = fit(model, subset, method, seed=seed, **fit_kw)
     return Run(model, history, method)
 
 

@@ -90,3 +90,54 @@ def test_unimodal_run_uses_one_modality(data):
     result = train_unimodal(data, "visual", epochs=1, progress=False)
     assert result.model.modalities == ["visual"]
     assert "test_acc_visual" in result.history.final and "test_acc_audio" not in result.history.final
+
+
+def test_run_builds_the_default_model_or_takes_one(data):
+    default = run(data, seed=3, epochs=1, progress=False)
+    built = run(data, seed=3, build=lambda d: build_model(d), epochs=1, progress=False)
+    assert default.history.records == built.history.records  # same seed -> same weights, same batches
+    model = build_model(data, fusion="sum")
+    given = run(data, seed=3, model=model, epochs=1, progress=False)
+    assert given.model is model
+
+
+def test_run_builds_a_method_class_fresh_with_its_hyperparameters(data):
+    class Scaled(Method):
+        name = "scaled_loss"
+
+        def __init__(self, scale: float = 1.0):
+            self.scale = scale
+
+        def loss(self, output, batch):
+            return self.scale * super().loss(output, batch)
+
+    first = run(data, Scaled, method_kw={"scale": 2.0}, epochs=1, progress=False)
+    second = run(data, Scaled, method_kw={"scale": 2.0}, epochs=1, progress=False)
+    assert first.method is not second.method and first.method.scale == 2.0
+
+
+@pytest.mark.parametrize("kw, error", [
+    ({"model": "not a model"}, TypeError),
+    ({"build": 3}, TypeError),
+    ({"model": None, "build": None, "fusion": "nope"}, KeyError),
+    ({"build": build_model, "feature_dim": 8}, ValueError),
+])
+def test_run_rejects_bad_model_arguments(data, kw, error):
+    with pytest.raises(error):
+        run(data, epochs=1, progress=False, **kw)
+
+
+def test_run_refuses_model_and_build_together(data):
+    with pytest.raises(ValueError, match="either model= .* or build="):
+        run(data, model=build_model(data), build=build_model, epochs=1)
+
+
+def test_compare_keeps_the_runs_it_tabulates(data):
+    from mmlib.experiment import compare
+    table, runs = compare({"toy": data}, ["baseline", "ogm_ge"], seeds=[0, 1], keep_runs=True, epochs=1,
+                          progress=False)
+    assert sorted(runs) == [("toy", "baseline", 0), ("toy", "baseline", 1), ("toy", "ogm_ge", 0), ("toy", "ogm_ge", 1)]
+    for row in table.itertuples():
+        assert runs[row.dataset, row.method, row.seed].history.final["test_acc"] == row.test_acc
+    plain = compare({"toy": data}, ["baseline"], seeds=[0], epochs=1, progress=False)
+    assert list(plain["test_acc"]) == [table["test_acc"][0]]  # without keep_runs: the table alone, same numbers

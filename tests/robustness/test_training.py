@@ -333,7 +333,12 @@ RUN_CASES = [
     ("seed=-1", {"seed": -1}, ValueError, "run: seed must be an int in [0, 2**63 - 1], got -1"),
     ("seed=float", {"seed": 0.5}, TypeError, "run: seed must be an int"),
     ("option=epoch", {"epoch": 3}, TypeError, "run: unknown option(s) ['epoch']; valid:"),
-    ("option=model", {"model": None}, TypeError, "run: unknown option(s) ['model']"),
+    ("option=model_kw", {"model_kw": None}, TypeError, "run: unknown option(s) ['model_kw']"),
+    ("model=Linear", {"model": "linear"}, TypeError, "run: model must be None or a MultimodalModel, got Linear"),
+    ("build=int", {"build": 3}, TypeError, "run: build must be None or a function data -> MultimodalModel"),
+    ("model+build", {"model": "built", "build": build_model}, ValueError, "pass either model="),
+    ("build+feature_dim", {"build": build_model, "feature_dim": 8}, ValueError,
+     "fusion and feature_dim describe the default model"),
     ("data=None", {"data": None}, TypeError, "run: data must be a MultimodalDataset"),
     ("epochs=0", {"epochs": 0}, ValueError, "fit: epochs must be an int >= 1, got 0"),
     ("lr=nan", {"lr": math.nan}, ValueError, "fit: lr must be a finite number > 0, got nan"),
@@ -346,6 +351,10 @@ def test_bad_run_argument_is_refused(data, kwargs, exc, fragment):
     kwargs = {"progress": False, "epochs": 1} | dict(kwargs)
     if kwargs.get("method") == "instance":
         kwargs["method"] = get("ogm_ge")
+    if kwargs.get("model") == "linear":
+        kwargs["model"] = torch.nn.Linear(2, 2)
+    if kwargs.get("model") == "built":
+        kwargs["model"] = build_model(data, feature_dim=8)
     with pytest.raises(exc) as error:
         run(kwargs.pop("data", data), kwargs.pop("method", "baseline"), **kwargs)
     assert fragment in str(error.value)
