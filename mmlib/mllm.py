@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data import MultimodalDataset
+from .models import evaluating
 
 TEXT, VISUAL = 0, 1
 N_WORDS = 8
@@ -365,7 +366,6 @@ def _answer_loss(model: TinyMLLM, visual: Tensor | None, text: Tensor, labels: T
     return F.cross_entropy(model(visual, text), labels)  # class tokens are ids 0..C-1
 
 
-@torch.no_grad()
 def evaluate(model: TinyMLLM, task: MultimodalTask, split: str = "test") -> dict[str, float]:
     """Accuracy with and without the image, with the update on text / visual tokens only, visual attention mass.
 
@@ -377,28 +377,27 @@ def evaluate(model: TinyMLLM, task: MultimodalTask, split: str = "test") -> dict
     """
     if split not in task.splits:
         raise KeyError(f"unknown split {split!r}; valid: {sorted(task.splits)}")
-    model.eval()
-    idx = task.splits[split]
-    visual, text, labels = task.visual[idx], task.text[idx], task.labels[idx]
-    def acc(logits: Tensor, mask: Tensor | None = None) -> float:
-        right = logits[:, :task.vocab.n_classes].argmax(1) == labels
-        right = right if mask is None else right[mask]
-        return right.float().mean().item() if len(right) else float("nan")
+    with evaluating(model):
+        idx = task.splits[split]
+        visual, text, labels = task.visual[idx], task.text[idx], task.labels[idx]
+        def acc(logits: Tensor, mask: Tensor | None = None) -> float:
+            right = logits[:, :task.vocab.n_classes].argmax(1) == labels
+            right = right if mask is None else right[mask]
+            return right.float().mean().item() if len(right) else float("nan")
 
-    logits = model(visual, text)
-    scores = {"acc": acc(logits), "visual_attention": model.visual_attention_mass(visual).mean().item()}
-    hinted = torch.where((text[:, 1] - task.vocab.n_classes) % 2 == 0, text[:, 3], text[:, 4])
-    scores["follows_hint"] = (logits[:, :task.vocab.n_classes].argmax(1) == hinted).float().mean().item()
-    scores["acc_no_visual"] = acc(model(None, text))
-    for name, modality in (("acc_text_path", TEXT), ("acc_visual_path", VISUAL)):
-        model.context.adapted = {modality}
-        try:
-            scores[name] = acc(model(visual, text))
-        finally:
-            model.context.adapted = None
-    scores["acc_hint_right"] = acc(logits, task.hint_right[idx])
-    scores["acc_hint_wrong"] = acc(logits, ~task.hint_right[idx])
-    model.train()
+        logits = model(visual, text)
+        scores = {"acc": acc(logits), "visual_attention": model.visual_attention_mass(visual).mean().item()}
+        hinted = torch.where((text[:, 1] - task.vocab.n_classes) % 2 == 0, text[:, 3], text[:, 4])
+        scores["follows_hint"] = (logits[:, :task.vocab.n_classes].argmax(1) == hinted).float().mean().item()
+        scores["acc_no_visual"] = acc(model(None, text))
+        for name, modality in (("acc_text_path", TEXT), ("acc_visual_path", VISUAL)):
+            model.context.adapted = {modality}
+            try:
+                scores[name] = acc(model(visual, text))
+            finally:
+                model.context.adapted = None
+        scores["acc_hint_right"] = acc(logits, task.hint_right[idx])
+        scores["acc_hint_wrong"] = acc(logits, ~task.hint_right[idx])
     return scores
 
 

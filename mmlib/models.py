@@ -13,13 +13,36 @@ M modalities as in BalanceBenchmark. Sum and gated fusion keep the same identity
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from .data import Batch, MultimodalDataset
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluate ``model`` inside a ``with`` block: eval mode and ``torch.no_grad()``.
+
+    On exit (also on an exception) the model gets back the mode it had before, train or
+    eval, so a helper that evaluates in the middle of training leaves training as it was::
+
+        with evaluating(model):
+            output = model(batch)
+
+    Only the top module's flag is read: a model whose submodules were set to different
+    modes by hand comes back with every submodule in the top module's mode.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
 
 
 @dataclass

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data import Batch, MultimodalDataset
-from .models import MultimodalModel, Output
+from .models import MultimodalModel, Output, evaluating
 
 # -- tokens -------------------------------------------------------------------------------------
 
@@ -223,17 +223,14 @@ def attention_imbalance_ratio(query: Tensor, mean_keys_a: Tensor, mean_keys_b: T
     return float((cos_a - cos_b).mean())
 
 
-@torch.no_grad()
 def attention_on(model: FusionTransformer, data: MultimodalDataset, split: str,
                  batch_size: int = 1024) -> Attention:
     """The model's fusion attention on a whole split (evaluation mode)."""
     if not isinstance(model, FusionTransformer):
         raise TypeError(f"attention_on needs a FusionTransformer (mmlib.transformer.build_transformer), "
                         f"got {type(model).__name__}")
-    was_training = model.training
-    model.eval()
-    parts = [model.attention(batch) for batch in data.batches(split, batch_size)]
-    model.train(was_training)
+    with evaluating(model):
+        parts = [model.attention(batch) for batch in data.batches(split, batch_size)]
     names = list(parts[0].weights)
     return Attention(parts[0].query,
                      {m: torch.cat([p.weights[m] for p in parts]) for m in names},
