@@ -14,23 +14,18 @@ import inspect
 from typing import Any, Callable
 
 from .checks import DataError
+from .cremad import load_cremad
 from .dataset import SPLITS, Batch, MultimodalDataset, stratified_split
+from .kinetics_sounds import load_kinetics_sounds
 from .mfeat import load_mfeat
 from .synthetic import load_synthetic
 
 LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "synthetic": load_synthetic,
     "mfeat": load_mfeat,
+    "cremad": load_cremad,
+    "kinetics_sounds": load_kinetics_sounds,
 }
-
-try:  # the real-layout loaders are optional extras of the course
-    from .cremad import load_cremad
-    from .kinetics_sounds import load_kinetics_sounds
-
-    LOADERS["cremad"] = load_cremad
-    LOADERS["kinetics_sounds"] = load_kinetics_sounds
-except ImportError:  # pragma: no cover - only while those modules are being written
-    pass
 
 
 def names() -> list[str]:
