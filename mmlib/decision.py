@@ -25,20 +25,28 @@ plain sum)
     :func:`confidence_weights` (per sample, from each modality's confidence),
     :func:`class_capabilities` and :func:`fit_class_weights` (per class, learned, with a
     relative-balance term), :func:`weighted_logits`.
+
+Removing the disparity and comparing with capability
+    :func:`equal_energy_scales`, :func:`capability_shares`, :func:`skew_report`.
+
+This module holds only pure functions of tensors (it imports nothing above
+:mod:`mmlib.models` and :mod:`mmlib.metrics`; ``accuracy`` is :func:`mmlib.metrics.accuracy`).
+The model builders (:class:`~mmlib.models.Rescale`, :func:`~mmlib.models.model_with_dims`,
+:func:`~mmlib.models.head_model`) live in :mod:`mmlib.models`; encoder pre-training and
+frozen-feature data sets in :mod:`mmlib.studies.decision_layer`; the weight explorer in
+:mod:`mmlib.widgets`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-if TYPE_CHECKING:
-    from .data import MultimodalDataset
-    from .models import MultimodalModel
+from .metrics import accuracy
 
 Logits = Mapping[str, Tensor]
 
@@ -119,13 +127,6 @@ def decision_shares(logits: Logits) -> dict[str, float]:
     total = push.sum(1, keepdim=True)
     share = torch.where(total > 0, push / total.clamp_min(1e-12), torch.full_like(push, 1 / len(names)))
     return dict(zip(names, share.mean(0).tolist()))
-
-
-def accuracy(scores: Tensor, labels: Tensor) -> float:
-    """Fraction of rows whose arg-max is the label (ties go to the lowest class index)."""
-    if len(labels) == 0:
-        raise ValueError("accuracy of an empty set is undefined")
-    return (scores.argmax(1) == labels).float().mean().item()
 
 
 def removal_drops(logits: Logits, labels: Tensor, bias: Tensor | None = None) -> dict[str, float]:
@@ -310,21 +311,6 @@ def weighted_logits(logits: Logits, weights: Mapping[str, float] | Tensor, per: 
 
 # -- removing the disparity -------------------------------------------------------------------------
 
-class Rescale(nn.Module):
-    """Multiplies features by a fixed factor (a buffer): ``h -> scale * h``.
-
-    Used to put every modality's features on one scale (``scale = 1 / sqrt(E||h_m||^2)``)
-    or to create a scale disparity on purpose.
-    """
-
-    def __init__(self, scale: float) -> None:
-        super().__init__()
-        self.register_buffer("scale", torch.tensor(float(scale)))
-
-    def forward(self, h: Tensor) -> Tensor:
-        return h * self.scale
-
-
 def equal_energy_scales(features: Mapping[str, Tensor]) -> dict[str, float]:
     """Factors ``s_m`` giving every modality the same mean squared feature norm, the mean of theirs.
 
@@ -336,69 +322,7 @@ def equal_energy_scales(features: Mapping[str, Tensor]) -> dict[str, float]:
     return {m: (math.sqrt(target / e) if e > 0 else 1.0) for m, e in energy.items()}
 
 
-# -- balanced representations: encoders trained alone, then a decision layer on top ----------------
-
-def model_with_dims(data: "MultimodalDataset", dims: Mapping[str, int],
-                    scales: Mapping[str, float] | None = None) -> "MultimodalModel":
-    """A concatenation-fusion model whose modalities have *different* feature dimensions ``dims``,
-    and, with ``scales``, encoders whose output is multiplied by ``scales[m]`` (:class:`Rescale`)."""
-    from .models import ConcatFusion, MultimodalModel, encoder_for
-
-    unknown = [m for m in dims if m not in data.input_shapes]
-    if unknown:
-        raise KeyError(f"unknown modalities {unknown}; valid: {data.modality_names}")
-    scales = scales or {}
-    encoders = {m: encoder_for(data.input_shapes[m], d) for m, d in dims.items()}
-    encoders = {m: nn.Sequential(e, Rescale(scales[m])) if m in scales else e for m, e in encoders.items()}
-    return MultimodalModel(encoders, ConcatFusion(dims, data.n_classes))
-
-
-def pretrain_encoders(data: "MultimodalDataset", dims: Mapping[str, int], seed: int = 0,
-                      scales: Mapping[str, float] | None = None, **fit_kw) -> tuple[dict[str, nn.Module], dict[str, float]]:
-    """Train each modality's encoder *alone* (its own linear head), the balanced representations.
-
-    Returns the encoders (with their :class:`Rescale`, if ``scales``) and each modality's
-    unimodal test accuracy (its capability).
-    ``fit_kw`` go to :func:`mmlib.train.fit` (epochs, lr, ...).
-    """
-    from .train import fit, seed_everything
-
-    encoders, capability = {}, {}
-    for m, d in dims.items():
-        seed_everything(seed)
-        alone = model_with_dims(data.select([m]), {m: d}, {m: scales[m]} if scales and m in scales else None)
-        history = fit(alone, data.select([m]), "baseline", seed=seed, **fit_kw)
-        encoders[m], capability[m] = alone.encoders[m], history.final["test_acc"]
-    return encoders, capability
-
-
-@torch.no_grad()
-def feature_dataset(data: "MultimodalDataset", encoders: Mapping[str, nn.Module],
-                    scales: Mapping[str, float] | None = None) -> "MultimodalDataset":
-    """The data set seen through frozen encoders: modality m becomes ``scale_m * h_m`` (N, d_m).
-
-    Training a head on it with identity encoders (:func:`head_model`) is exactly
-    training the decision layer on frozen encoders, without recomputing them every epoch.
-    """
-    from .data import MultimodalDataset
-
-    scales = scales or {}
-    feats = {}
-    for m, encoder in encoders.items():
-        was_training = encoder.training
-        encoder.eval()
-        feats[m] = encoder(data.modalities[m]) * float(scales.get(m, 1.0))
-        encoder.train(was_training)
-    return MultimodalDataset(data.name, feats, data.labels, data.classes, data.splits, dict(data.info))
-
-
-def head_model(features: "MultimodalDataset") -> "MultimodalModel":
-    """A decision layer alone: identity encoders and a fresh concatenation head over ``features``."""
-    from .models import ConcatFusion, MultimodalModel
-
-    dims = {m: int(t.shape[1]) for m, t in features.modalities.items()}
-    return MultimodalModel({m: nn.Identity() for m in dims}, ConcatFusion(dims, features.n_classes))
-
+# -- capability against decision ------------------------------------------------------------------
 
 def capability_shares(capability: Mapping[str, float], n_classes: int) -> dict[str, float]:
     """Each modality's share of the total above-chance unimodal accuracy, ``(acc_m - 1/C)_+ / sum_k (acc_k - 1/C)_+``.
@@ -430,63 +354,3 @@ def skew_report(logits: Logits, labels: Tensor, slices: Mapping[str, Tensor] | N
     if slices is not None:
         report["weight_norm"] = weight_norms(slices)
     return report
-
-
-# -- widget -----------------------------------------------------------------------------------------
-
-def explore_weights(logits: Logits, labels: Tensor, weights: Mapping[str, float],
-                    temperatures: Mapping[str, float] | None = None) -> dict:
-    """What the widget shows, as a pure function: fused accuracy, decision shares, per-class accuracy.
-
-    ``weights`` are normalised to sum to 1 (all zero -> uniform); ``temperatures`` default to 1.
-    """
-    names = _check(logits)
-    raw = torch.tensor([max(float(weights[m]), 0.0) for m in names])
-    norm = raw / raw.sum() if raw.sum() > 0 else torch.full_like(raw, 1 / len(names))
-    w = dict(zip(names, norm.tolist()))
-    z = weighted_logits(calibrate(logits, temperatures or {m: 1.0 for m in names}), w)
-    fused = _fused(z)
-    return {"weights": w, "accuracy": accuracy(fused, labels), "shares": decision_shares(z),
-            "per_class": per_class_accuracy(fused, labels, fused.shape[1])}
-
-
-def weight_explorer(logits: Logits, labels: Tensor, classes: list[str] | None = None):
-    """An ipywidgets panel: one weight and one temperature slider per modality; shows fused
-    accuracy, each modality's decision share and per-class accuracy (:func:`explore_weights`)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    names = _check(logits)
-    n_classes = next(iter(logits.values())).shape[1]
-    classes = classes or [str(c) for c in range(n_classes)]
-    weight_sliders = {m: widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05, description=f"w {m}")
-                      for m in names}
-    temp_sliders = {m: widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05,
-                                              description=f"T {m}") for m in names}
-    out = widgets.Output()
-
-    def draw(*_):
-        state = explore_weights(logits, labels, {m: s.value for m, s in weight_sliders.items()},
-                                {m: s.value for m, s in temp_sliders.items()})
-        with out:
-            out.clear_output(wait=True)
-            fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 2]})
-            left.bar(list(state["shares"]), list(state["shares"].values()), color="tab:gray")
-            left.set_ylim(0, 1)
-            left.set_title(f"decision share (fused acc {state['accuracy']:.3f})")
-            right.bar(classes, state["per_class"].tolist(), color="tab:blue")
-            right.set_ylim(0, 1)
-            right.set_title("per-class accuracy")
-            right.tick_params(axis="x", rotation=45)
-            fig.tight_layout()
-            plt.show()
-        return state
-
-    for slider in [*weight_sliders.values(), *temp_sliders.values()]:
-        slider.observe(draw, names="value")
-    panel = widgets.VBox([widgets.HBox(list(weight_sliders.values())),
-                          widgets.HBox(list(temp_sliders.values())), out])
-    panel.draw = draw
-    panel.sliders = {"weight": weight_sliders, "temperature": temp_sliders}
-    draw()
-    return panel

@@ -184,3 +184,54 @@ def build_model(data: MultimodalDataset, fusion: str = "concat", feature_dim: in
     encoders = {m: encoder_for(shapes[m], feature_dim) for m in names}
     head = FUSIONS[fusion]({m: feature_dim for m in names}, data.n_classes)
     return MultimodalModel(encoders, head)
+
+
+# -- builders for models whose modalities differ in width or scale (chapter 10) ---------------------
+
+class Rescale(nn.Module):
+    """Multiplies features by a fixed factor (a buffer): ``h -> scale * h``.
+
+    Used to put every modality's features on one scale (``scale = 1 / sqrt(E||h_m||^2)``)
+    or to create a scale disparity on purpose.
+    """
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h * self.scale
+
+
+def model_with_dims(data: MultimodalDataset, dims: Mapping[str, int],
+                    scales: Mapping[str, float] | None = None) -> MultimodalModel:
+    """A concatenation-fusion model whose modalities have *different* feature dimensions ``dims``.
+
+    With ``scales``, modality m's encoder output is multiplied by ``scales[m]``
+    (:class:`Rescale`, appended to the encoder). Only the modalities in ``dims`` are used;
+    pass ``functools.partial(model_with_dims, dims=..., scales=...)`` as ``build=`` to
+    :func:`mmlib.train.run`.
+    """
+    unknown = [m for m in dims if m not in data.input_shapes]
+    if unknown:
+        raise KeyError(f"unknown modalities {unknown}; valid: {data.modality_names}")
+    scales = scales or {}
+    encoders: dict[str, nn.Module] = {m: encoder_for(data.input_shapes[m], d) for m, d in dims.items()}
+    encoders = {m: nn.Sequential(e, Rescale(scales[m])) if m in scales else e for m, e in encoders.items()}
+    return MultimodalModel(encoders, ConcatFusion(dims, data.n_classes))
+
+
+def head_model(features: MultimodalDataset) -> MultimodalModel:
+    """A decision layer alone: identity encoders and a fresh concatenation head over ``features``.
+
+    ``features`` holds one ``(N, d_m)`` feature matrix per modality (e.g. frozen encoders'
+    outputs, :func:`mmlib.studies.decision_layer.feature_dataset`); training this model is
+    training the decision layer on those features.
+    """
+    shapes = features.input_shapes
+    flat = [m for m, s in shapes.items() if len(s) != 1]
+    if flat:
+        raise ValueError(f"head_model needs feature vectors (N, d) per modality; {flat} have shapes "
+                         f"{[shapes[m] for m in flat]}")
+    dims = {m: int(s[0]) for m, s in shapes.items()}
+    return MultimodalModel({m: nn.Identity() for m in dims}, ConcatFusion(dims, features.n_classes))

@@ -1,4 +1,6 @@
-"""Unit tests of mmlib.decision (decision-level measures and weights) and the decision-level methods."""
+"""Unit tests of mmlib.decision (decision-level measures and weights), chapter 10's builders and
+scaffolding (mmlib.models.model_with_dims/head_model, mmlib.studies.decision_layer) and the
+decision-level methods. The weight explorer is tested in test_widgets.py."""
 
 import math
 
@@ -9,6 +11,9 @@ from mmlib import decision as D
 from mmlib import methods
 from mmlib.data import MultimodalDataset
 from mmlib.data.dataset import stratified_split
+from mmlib.metrics import accuracy
+from mmlib.models import Rescale, head_model, model_with_dims
+from mmlib.studies.decision_layer import feature_dataset, pretrain_encoders, pretrained_model
 from mmlib.train import fit
 
 
@@ -34,7 +39,7 @@ def test_feature_energy_grows_with_norm_and_dimension():
     scales = D.equal_energy_scales({"x": 2 * torch.ones(5, 4), "y": torch.ones(5, 4)})  # energies 16, 4 -> 10
     assert scales == pytest.approx({"x": math.sqrt(10 / 16), "y": math.sqrt(10 / 4)})
     assert D.equal_energy_scales({"x": torch.ones(5, 4), "zero": torch.zeros(5, 3)})["zero"] == 1.0
-    assert D.Rescale(0.5)(torch.ones(2, 2)).tolist() == [[0.5, 0.5], [0.5, 0.5]]
+    assert Rescale(0.5)(torch.ones(2, 2)).tolist() == [[0.5, 0.5], [0.5, 0.5]]
 
 
 def test_logit_magnitudes_ignore_constant_shifts():
@@ -82,8 +87,8 @@ def test_removal_drops_by_hand_and_with_bias():
     bias = torch.tensor([0.0, 0.0, 10.0])  # each modality's logits hold b/2; removing b keeps b/2
     with_bias = {m: z + bias / 2 for m, z in logits.items()}
     drops = D.removal_drops(with_bias, labels, bias)
-    assert drops["a"] == pytest.approx(D.accuracy(sum(with_bias.values()), labels)
-                                       - D.accuracy(with_bias["b"] + bias / 2, labels))
+    assert drops["a"] == pytest.approx(accuracy(sum(with_bias.values()), labels)
+                                       - accuracy(with_bias["b"] + bias / 2, labels))
 
 
 def test_per_class_accuracy_missing_class_is_nan_not_zero():
@@ -156,28 +161,6 @@ def test_weighted_logits_uniform_is_identity_and_shapes_checked():
         D.weighted_logits(logits, torch.ones(2), per="batch")
 
 
-def test_explore_weights_normalises_and_reports():
-    logits, labels = two_modalities()
-    state = D.explore_weights(logits, labels, {"a": 0.0, "b": 0.0})
-    assert state["weights"] == pytest.approx({"a": 0.5, "b": 0.5})
-    only_b = D.explore_weights(logits, labels, {"a": 0.0, "b": 2.0})
-    assert only_b["shares"]["a"] == 0.0 and only_b["accuracy"] == pytest.approx(0.75)
-    assert only_b["per_class"].shape == (3,)
-
-
-def test_weight_explorer_widget_headless():
-    pytest.importorskip("ipywidgets")
-    import matplotlib
-    matplotlib.use("Agg")
-    logits, labels = two_modalities()
-    panel = D.weight_explorer(logits, labels, ["x", "y", "z"])
-    panel.sliders["weight"]["a"].value = 0.0
-    state = panel.draw()
-    assert state["shares"]["a"] == 0.0 and state["accuracy"] == pytest.approx(0.75)
-    panel.sliders["temperature"]["b"].value = 10.0
-    assert panel.draw()["weights"]["b"] == pytest.approx(1.0)
-
-
 # -- the registered methods ------------------------------------------------------------------------
 
 def feature_data(seed: int = 0) -> MultimodalDataset:
@@ -234,16 +217,61 @@ def test_capability_shares_and_head_on_frozen_features():
     assert D.capability_shares({"a": 0.9, "b": 0.5}, 2) == pytest.approx({"a": 1.0, "b": 0.0})
     assert D.capability_shares({"a": 0.1, "b": 0.2}, 4) == pytest.approx({"a": 0.5, "b": 0.5})
     data = feature_data()
-    encoders, capability = D.pretrain_encoders(data, {"strong": 6, "weak": 3}, seed=0, scales={"weak": 2.0},
-                                               epochs=2, progress=False)
-    assert set(capability) == {"strong", "weak"} and isinstance(encoders["weak"][1], D.Rescale)
-    features = D.feature_dataset(data, encoders)
+    encoders, capability = pretrain_encoders(data, {"strong": 6, "weak": 3}, seed=0, scales={"weak": 2.0},
+                                             epochs=2, progress=False)
+    assert set(capability) == {"strong", "weak"} and isinstance(encoders["weak"][1], Rescale)
+    features = feature_dataset(data, encoders)
     assert features.input_shapes == {"strong": (6,), "weak": (3,)}
-    full = D.model_with_dims(data, {"strong": 6, "weak": 3})
+    full = model_with_dims(data, {"strong": 6, "weak": 3})
     full.encoders["strong"].load_state_dict(encoders["strong"].state_dict())
     full.encoders["weak"] = encoders["weak"]
-    head = D.head_model(features)
+    head = head_model(features)
     head.head.load_state_dict(full.head.state_dict())
     a, _ = predict(full, data, "test")
     b, _ = predict(head, features, "test")
     assert torch.allclose(a.fused, b.fused, atol=1e-5)
+
+
+def test_model_with_dims_widths_scales_and_unknown_modality():
+    data = feature_data()
+    model = model_with_dims(data, {"strong": 5, "weak": 2}, {"weak": 3.0})
+    assert model.head.dims == {"strong": 5, "weak": 2}
+    assert isinstance(model.encoders["weak"][-1], Rescale) and not isinstance(model.encoders["strong"][-1], Rescale)
+    output = model(data.batch(data.splits["test"][:4]))
+    assert output.features["strong"].shape == (4, 5) and output.features["weak"].shape == (4, 2)
+    assert torch.allclose(output.fused, sum(output.logits.values()), atol=1e-5)
+    with pytest.raises(KeyError, match="valid"):
+        model_with_dims(data, {"audio": 4})
+
+
+def test_head_model_reads_features_and_refuses_images():
+    data = feature_data()
+    head = head_model(data)
+    assert all(isinstance(e, torch.nn.Identity) for e in head.encoders.values())
+    assert head.head.dims == {"strong": 8, "weak": 4}
+    labels = torch.arange(16) % 2
+    images = MultimodalDataset("img", {"x": torch.zeros(16, 1, 4, 4)}, labels, ["a", "b"],
+                               stratified_split(labels, (0.5, 0.25, 0.25), 0))
+    with pytest.raises(ValueError, match="feature vectors"):
+        head_model(images)
+
+
+def test_pretrain_goes_through_run_and_fine_tuning_starts_from_copies():
+    from mmlib.train import run
+    data = feature_data()
+    encoders, capability = pretrain_encoders(data, {"strong": 4}, seed=3, epochs=2, progress=False)
+    alone = run(data, "baseline", seed=3, modalities=["strong"], epochs=2, progress=False,
+                build=lambda d: model_with_dims(d, {"strong": 4}))
+    assert capability["strong"] == alone.history.final["test_acc"]  # the same seeded run
+    for a, b in zip(encoders["strong"].state_dict().values(), alone.model.encoders["strong"].state_dict().values()):
+        assert torch.equal(a, b)
+    encoders["strong"].train()
+    model = pretrained_model(data, {"strong": 4, "weak": 2}, encoders=encoders)
+    assert encoders["strong"].training  # feature_dataset/pretrained_model leave the encoder's mode alone
+    first = next(iter(model.encoders["strong"].parameters()))
+    assert torch.equal(first, next(iter(encoders["strong"].parameters())))
+    with torch.no_grad():
+        first.add_(1.0)
+    assert not torch.equal(first, next(iter(encoders["strong"].parameters())))  # a copy, not the same tensor
+    features = feature_dataset(data, encoders)
+    assert encoders["strong"].training and features.input_shapes == {"strong": (4,)}

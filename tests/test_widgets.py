@@ -36,3 +36,45 @@ def test_sweep_render_and_unknown_level():
     slider = sweep_explorer(curves).children[0]
     assert list(slider.options) == [0.5, 1.0]
     slider.value = 0.5
+
+
+# -- chapter 10: the weight explorer ---------------------------------------------------------------
+
+def two_modalities():
+    import torch
+    labels = torch.tensor([0, 1, 2, 0])
+    strong = torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0], [0.0, 3.0, 0.0]])
+    weak = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    return {"a": strong, "b": weak}, labels
+
+
+def test_explore_weights_normalises_and_reports():
+    from mmlib.widgets import explore_weights
+    logits, labels = two_modalities()
+    state = explore_weights(logits, labels, {"a": 0.0, "b": 0.0})
+    assert state["weights"] == pytest.approx({"a": 0.5, "b": 0.5})
+    only_b = explore_weights(logits, labels, {"a": 0.0, "b": 2.0})
+    assert only_b["shares"]["a"] == 0.0 and only_b["accuracy"] == pytest.approx(0.75)
+    assert only_b["per_class"].shape == (3,)
+
+
+def test_render_weights_draws_the_pure_state():
+    from mmlib.widgets import explore_weights, render_weights
+    logits, labels = two_modalities()
+    fig = render_weights(logits, labels, {"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 10.0}, ["x", "y", "z"])
+    shares, per_class = fig.axes
+    state = explore_weights(logits, labels, {"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 10.0})
+    assert [b.get_height() for b in shares.patches] == pytest.approx(list(state["shares"].values()))
+    assert [b.get_height() for b in per_class.patches] == pytest.approx(state["per_class"].tolist())
+    assert f"{state['accuracy']:.3f}" in shares.get_title()
+
+
+def test_weight_explorer_widget_headless():
+    from mmlib.widgets import weight_explorer
+    logits, labels = two_modalities()
+    box = weight_explorer(logits, labels, ["x", "y", "z"])
+    *sliders, out = box.children
+    assert [s.description for s in sliders] == ["w a", "w b", "T a", "T b"]
+    sliders[0].value = 0.0  # redraws through render_weights; must not raise
+    sliders[3].value = 10.0
+    assert out is box.children[-1]
