@@ -39,6 +39,7 @@ self-reinforcing loop the paper describes.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -190,7 +191,12 @@ class FusionTransformer(MultimodalModel):
 
 def build_transformer(data: MultimodalDataset, dim: int = 32, heads: int = 2, chunk: int = 8,
                       modalities: list[str] | None = None) -> FusionTransformer:
-    """A :class:`FusionTransformer` for ``data``: one token encoder per modality, a query fusion head."""
+    """A :class:`FusionTransformer` for ``data``: one token encoder per modality, a query fusion head.
+
+    Train it through :func:`mmlib.train.run` with ``build=functools.partial(build_transformer,
+    dim=...)``, and with Adam (``optimizer="adam", lr=2e-3``): transformers train badly with
+    the course's SGD default. :class:`AttentionTrace` records the attention per epoch.
+    """
     names = modalities or data.modality_names
     shapes = data.input_shapes
     unknown = [m for m in names if m not in shapes]
@@ -248,32 +254,36 @@ def attention_summary(model: FusionTransformer, data: MultimodalDataset, split: 
     return summary
 
 
-def run_transformer(data: MultimodalDataset, method: Any = "baseline", *, seed: int = 0, dim: int = 32,
-                    method_kw: dict[str, Any] | None = None, track_split: str | None = "val",
-                    **fit_kw: Any):
-    """Like :func:`mmlib.train.run`, with a :class:`FusionTransformer` instead of ``build_model``.
+class AttentionTrace:
+    """A :func:`mmlib.train.fit` callback recording :func:`attention_summary` after every epoch.
 
-    Defaults to Adam (lr 2e-3) — transformers train badly with the course's SGD default.
-    With ``track_split``, every epoch's record also holds ``air`` and ``attention_<m>``
-    measured on that split (after the epoch, hence after any rotation).
+    Pass one trace as ``callback=`` to :func:`mmlib.train.run` or
+    :func:`mmlib.experiment.compare` (it tells runs apart by their model), then
+    ``trace.annotate(run)`` adds ``<split>_air`` and ``<split>_attention_<m>`` to every
+    epoch's record of that run's history, measured on ``split`` after the epoch (hence
+    after any RollingQ rotation)::
+
+        trace = AttentionTrace("val")
+        table, runs = compare(datasets, methods, seeds, keep_runs=True, callback=trace,
+                              build=partial(build_transformer, dim=32), optimizer="adam", lr=2e-3)
+        for r in runs.values():
+            trace.annotate(r)
     """
-    from .methods import get
-    from .train import Run, fit, seed_everything
 
-    seed_everything(seed)
-    model = build_transformer(data, dim=dim)
-    method = get(method, **(method_kw or {})) if isinstance(method, str) else method
-    fit_kw = {"optimizer": "adam", "lr": 2e-3, **fit_kw}
-    trace: list[dict[str, float]] = []
-    user_callback = fit_kw.pop("callback", None)
+    def __init__(self, split: str = "val") -> None:
+        self.split = split
+        self._by_model: weakref.WeakKeyDictionary[nn.Module, list[dict[str, float]]] = weakref.WeakKeyDictionary()
 
-    def callback(state) -> None:
-        if track_split is not None:
-            trace.append(attention_summary(state.model, data, track_split))
-        if user_callback is not None:
-            user_callback(state)
+    def __call__(self, state: Any) -> None:
+        self._by_model.setdefault(state.model, []).append(attention_summary(state.model, state.data, self.split))
 
-    history = fit(model, data, method, seed=seed, callback=callback, **fit_kw)
-    for record, extra in zip(history.records, trace):
-        record.update({f"{track_split}_{k}": v for k, v in extra.items()})
-    return Run(model, history, method)
+    def annotate(self, run: Any) -> Any:
+        """Add the recorded summaries to ``run.history``'s per-epoch records; returns ``run``."""
+        trace = self._by_model.get(run.model)
+        if trace is None:
+            raise KeyError("this run was not trained with this AttentionTrace as its callback")
+        if len(trace) != len(run.history.records):
+            raise ValueError(f"the trace holds {len(trace)} epochs, the history {len(run.history.records)}")
+        for record, extra in zip(run.history.records, trace):
+            record.update({f"{self.split}_{k}": v for k, v in extra.items()})
+        return run

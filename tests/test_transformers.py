@@ -10,9 +10,9 @@ from mmlib.data import load
 from mmlib.metrics import shapley_contributions, subset_output
 from mmlib.methods.rollingq import rebalance_weight, rebalanced_target, rotation_matrix
 from mmlib.models import build_model
-from mmlib.train import fit
-from mmlib.transformer import (attention_imbalance_ratio, attention_on, build_transformer, modality_attention_mass,
-                               run_transformer, to_tokens, token_shape)
+from mmlib.train import fit, run
+from mmlib.transformer import (AttentionTrace, attention_imbalance_ratio, attention_on, build_transformer,
+                               modality_attention_mass, to_tokens, token_shape)
 
 
 @pytest.fixture(scope="module")
@@ -171,21 +171,45 @@ def test_rollingq_refuses_models_without_a_fusion_query(small_data):
 
 
 def test_rollingq_rotates_at_most_max_rotations_and_logs_air(small_data):
-    run = run_transformer(small_data, "rollingq", method_kw={"beta": 0.0, "max_rotations": 2},
-                          epochs=3, batch_size=32, progress=False)
-    history = run.history
+    trace = AttentionTrace("val")
+    result = trace.annotate(run(small_data, "rollingq", method_kw={"beta": 0.0, "max_rotations": 2},
+                                build=build_transformer, optimizer="adam", lr=2e-3, callback=trace,
+                                epochs=3, batch_size=32, progress=False))
+    history = result.history
     assert history["rotations"] == [1.0, 2.0, 2.0]
     assert history["rotated"] == [1.0, 1.0, 0.0]
-    rotation = run.model.head.rotation
+    rotation = result.model.head.rotation
     assert torch.allclose(rotation.T @ rotation, torch.eye(32), atol=1e-4)
     assert not torch.allclose(rotation, torch.eye(32))
     assert all(math.isfinite(v) for v in history["air"] + history["val_air"])
 
 
 def test_rollingq_with_a_high_threshold_never_rotates(small_data):
-    run = run_transformer(small_data, "rollingq", method_kw={"beta": 5.0}, epochs=2, batch_size=32, progress=False)
-    assert run.history["rotations"] == [0.0, 0.0]
-    assert torch.equal(run.model.head.rotation, torch.eye(32))
+    result = run(small_data, "rollingq", method_kw={"beta": 5.0}, build=build_transformer, optimizer="adam",
+                 lr=2e-3, epochs=2, batch_size=32, progress=False)
+    assert result.history["rotations"] == [0.0, 0.0]
+    assert torch.equal(result.model.head.rotation, torch.eye(32))
+
+
+def test_attention_trace_annotates_each_run_with_its_own_epochs(small_data):
+    """One trace as the callback of several runs (as compare passes it) keeps them apart."""
+    from functools import partial
+
+    from mmlib.experiment import compare
+    from mmlib.transformer import attention_summary
+    trace = AttentionTrace("test")
+    table, runs = compare({"small": small_data}, ["baseline"], seeds=[0, 1], keep_runs=True, callback=trace,
+                          build=partial(build_transformer, dim=16), optimizer="adam", lr=2e-3, epochs=2,
+                          batch_size=32, progress=False)
+    assert len(table) == 2
+    for result in runs.values():
+        trace.annotate(result)
+        assert len(result.history["test_air"]) == 2 and "test_attention_audio" in result.history.records[0]
+    last = runs[("small", "baseline", 1)]
+    with pytest.raises(KeyError, match="AttentionTrace"):
+        AttentionTrace().annotate(last)
+    assert last.history.records[-1]["test_air"] == pytest.approx(
+        attention_summary(last.model, small_data, "test")["air"]) or last.history.best_epoch != 1
 
 
 def test_rotation_turns_attention_toward_the_neglected_modality(small_data):
