@@ -36,6 +36,27 @@ Diagnostics (the paper's Figure 1 and the survey's "text dominance"):
 ``accuracy`` with and without the visual tokens, the attention mass the answer
 position puts on visual tokens, and *partial-modality adaptation*: the low-rank
 update applied to text tokens only, or to visual tokens only.
+
+Why this module trains outside :func:`mmlib.train.fit` (the deliberate exception to "one
+loop"). :func:`pretrain` (next-token prediction on text), :func:`adapt` (fine-tuning
+the adapters) and :func:`compare_adapters` (adapters x seeds) are this module's own
+loops, and the only ones in the course besides ``fit``/``run``/``compare``:
+
+* the model is a :class:`TinyMLLM`, not a :class:`~mmlib.models.MultimodalModel`. It has
+  no per-modality logits whose sum is the fused output — text and image tokens are mixed
+  by causal attention — so ``fit``'s per-epoch fused and per-modality accuracies, the
+  methods' hooks and the Shapley columns of ``compare`` have nothing to read;
+* the data is a :class:`MultimodalTask` (visual tokens + prompt ids, one answer token),
+  not a :class:`~mmlib.data.MultimodalDataset`, and the loss is the answer token's
+  cross-entropy over the vocabulary's class tokens;
+* the chapter reports the *last* epoch's adapters (as the paper's fine-tuning does),
+  where ``fit`` would select an epoch on the validation split.
+
+Wrapping a TinyMLLM into a MultimodalModel with made-up per-modality logits to pass
+through ``fit`` would misstate what is measured. The loops stay small and seeded:
+``adapt`` seeds the adapters' initialisation and the batch order with its ``seed``;
+``compare_adapters`` returns one row per (adapter, seed) in the course's table layout
+(``dataset``, ``method``, ``seed``), so :mod:`mmlib.results` judges it like any other.
 """
 
 from __future__ import annotations
@@ -441,14 +462,19 @@ def trainable_parameters(model: nn.Module) -> int:
 
 
 def compare_adapters(lm: TinyLM, task: MultimodalTask, adapters: Sequence[str] = ("lora", "moka"),
-                     seeds: Iterable[int] = (0, 1, 2), **adapt_kw) -> "pd.DataFrame":
-    """One row per (adapter, seed) with the :func:`evaluate` scores on the test split."""
+                     seeds: Iterable[int] = (0, 1, 2), *, dataset: str = "task", **adapt_kw) -> "pd.DataFrame":
+    """One row per (adapter, seed) with the :func:`evaluate` scores on the test split.
+
+    The MLLM counterpart of :func:`mmlib.experiment.compare` (see the module docstring for
+    why it is separate): columns ``dataset`` (``dataset``), ``method`` (the adapter),
+    ``seed``, the scores, ``seconds`` and ``trainable``, ready for :mod:`mmlib.results`.
+    """
     import pandas as pd
 
     rows = []
     for adapter in adapters:
         for seed in seeds:
             result = adapt(lm, task, adapter, seed=seed, **adapt_kw)
-            rows.append({"method": adapter, "seed": seed, **result.scores, "seconds": result.seconds,
-                         "trainable": trainable_parameters(result.model)})
+            rows.append({"dataset": dataset, "method": adapter, "seed": seed, **result.scores,
+                         "seconds": result.seconds, "trainable": trainable_parameters(result.model)})
     return pd.DataFrame(rows)

@@ -135,3 +135,13 @@ def test_adapt_and_evaluate_report_finite_scores(small_task):
     assert result.model.context.adapted is None and result.model.context.modality_ids is None
     with pytest.raises(KeyError, match="valid"):
         mllm.evaluate(result.model, small_task, "holdout")
+
+
+def test_compare_adapters_is_one_seeded_row_per_adapter_and_seed(small_task):
+    lm, _ = mllm.pretrain(mllm.Vocabulary(6), steps=10)
+    table = mllm.compare_adapters(lm, small_task, ["lora", "moka"], seeds=[0, 1], dataset="toy", epochs=1,
+                                  batch_size=32)
+    assert list(zip(table["method"], table["seed"])) == [("lora", 0), ("lora", 1), ("moka", 0), ("moka", 1)]
+    assert set(table["dataset"]) == {"toy"} and (table["trainable"] > 0).all()
+    again = mllm.adapt(lm, small_task, "moka", epochs=1, batch_size=32, seed=1).scores
+    assert table.iloc[3]["acc"] == again["acc"]  # each row is the seeded adapt run
