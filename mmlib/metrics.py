@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .data import Batch, MultimodalDataset
-from .models import MultimodalModel, Output
+from .models import MultimodalModel, Output, evaluating
 
 if TYPE_CHECKING:
     from .methods import Method
@@ -41,16 +41,12 @@ def true_class_score(logits: Tensor, labels: Tensor) -> Tensor:
     return F.softmax(logits, dim=1).gather(1, labels[:, None]).sum()
 
 
-@torch.no_grad()
 def predict(model: MultimodalModel, data: MultimodalDataset, split: str, method: "Method | None" = None,
             batch_size: int = 1024) -> tuple[Output, Tensor]:
     """The model's :class:`Output` on a whole split (evaluation mode), and the labels."""
-    was_training = model.training
-    model.eval()
-    outputs = []
-    for batch in data.batches(split, batch_size):
-        outputs.append(method.predict(model, batch) if method is not None else model(batch))
-    model.train(was_training)
+    with evaluating(model):
+        outputs = [method.predict(model, batch) if method is not None else model(batch)  # hook [12]
+                   for batch in data.batches(split, batch_size)]
     fused = torch.cat([o.fused for o in outputs])
     logits = {m: torch.cat([o.logits[m] for o in outputs]) for m in outputs[0].logits}
     features = {m: torch.cat([o.features[m] for o in outputs]) for m in outputs[0].features}

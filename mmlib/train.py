@@ -1,11 +1,18 @@
 """The one training loop of the course, its state, its history, seeding.
 
-``fit(model, data, method)`` runs, per epoch::
+``fit(model, data, method)`` sets up (:meth:`TrainState.start`)::
+
+    method.configure_model(model, data)                      # before any optimizer exists
+    optimizers = method.configure_optimizers(model, make_optimizer)
+    method.setup(state)
+
+and runs, per epoch (:func:`train_epoch`)::
 
     method.on_epoch_start(state)
-    for batch in method.sample(state):            # data input
-        output, loss = method.step(state, batch)  # forward -> loss -> backward -> after_backward -> optimizer.step
-    method.on_epoch_end(model, state)             # e.g. re-initialisation, prototypes
+    for batch in method.sample(state):                        # data input
+        optimizer = method.optimizer_for(state, batch)
+        output, loss = method.step(state, batch, optimizer)   # forward -> loss -> backward -> after_backward -> optimizer.step
+    method.on_epoch_end(state)                                # e.g. re-initialisation, prototypes
 
 then evaluates the model on the validation and test splits. Model selection uses
 the validation split only: at the end the weights of the best validation epoch are
@@ -79,7 +86,12 @@ def progress_enabled(progress: bool | None = None) -> bool:
 
 @dataclass
 class TrainState:
-    """Everything a method may look at or change while training."""
+    """Everything a method may look at or change while training.
+
+    ``optimizer`` is the run's (first) optimizer, ``optimizers`` all of them (as the
+    method's ``configure_optimizers`` returned them; ``(optimizer,)`` when built by hand).
+    Build it as :func:`fit` does with :meth:`TrainState.start`.
+    """
 
     model: MultimodalModel
     data: MultimodalDataset
@@ -90,6 +102,40 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     logs: dict[str, list] = field(default_factory=dict)
+    optimizers: tuple[torch.optim.Optimizer, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.optimizers:
+            self.optimizers = (self.optimizer,)
+
+    @classmethod
+    def start(cls, model: MultimodalModel, data: MultimodalDataset, method: Method, *, epochs: int,
+              batch_size: int, optimizer: str = "sgd", lr: float = 0.05, weight_decay: float = 1e-4,
+              seed: int = 0) -> "TrainState":
+        """The state of a run about to start, set up exactly as :func:`fit` sets it up.
+
+        In order: ``seed_everything(seed)`` (its generator orders the batches);
+        ``method.configure_model(model, data)``; ``method.configure_optimizers(model,
+        make_optimizer)``, where ``make_optimizer(params)`` builds an ``optimizer`` with
+        ``lr`` and ``weight_decay``; then ``method.setup(state)``. Arguments are not
+        checked here (:func:`fit` checks them).
+        """
+        generator = seed_everything(seed)
+        method.configure_model(model, data)                     # hook [1]
+        build = OPTIMIZERS[optimizer]
+
+        def make_optimizer(params: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
+            return build(list(params), lr, weight_decay)
+
+        made = method.configure_optimizers(model, make_optimizer)  # hook [2]
+        optimizers = (made,) if isinstance(made, torch.optim.Optimizer) else tuple(made)
+        if not optimizers or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers):
+            raise TypeError(f"method {method.name!r}: configure_optimizers must return a torch optimizer or a "
+                            f"non-empty sequence of them, got {made!r}")
+        state = cls(model, data, optimizers[0], generator, epochs, batch_size, optimizers=optimizers)
+        method.state = state
+        method.setup(state)                                     # hook [3]
+        return state
 
 
 @dataclass
@@ -139,15 +185,17 @@ def train_epoch(method: Method, state: TrainState, epoch: int) -> dict[str, floa
     """One epoch through the method's hooks (no evaluation): the mean training loss and
     the running train accuracies (fused and per modality) over the epoch's batches.
 
-    ``on_epoch_start`` -> ``sample`` -> ``step`` per batch -> ``on_epoch_end``; ``fit``
+    ``on_epoch_start`` -> ``sample`` -> ``optimizer_for`` and ``step`` per batch ->
+    ``on_epoch_end`` (the hooks of :mod:`mmlib.methods.base`, numbered there); ``fit``
     calls this once per epoch, and the speed benchmarks time it directly. The first
     non-finite loss raises :class:`DivergedError` (epoch, 0-based step in the epoch).
     """
     state.epoch, state.logs = epoch, {}
-    method.on_epoch_start(state)
+    method.on_epoch_start(state)                                # hook [4]
     losses, sizes, predictions, labels, output = [], [], [], [], None
-    for step, batch in enumerate(method.sample(state)):
-        output, loss = method.step(state, batch)
+    for step, batch in enumerate(method.sample(state)):         # hook [5]
+        optimizer = method.optimizer_for(state, batch)          # hook [6]
+        output, loss = method.step(state, batch, optimizer)     # hook [7] (default: [8] [9] backward [10] step)
         state.step += 1
         loss = loss.detach()
         if not math.isfinite(loss):  # one scalar read per step (under a microsecond): the cheapest check
@@ -157,7 +205,7 @@ def train_epoch(method: Method, state: TrainState, epoch: int) -> dict[str, floa
             predictions.append(torch.stack([output.fused, *output.logits.values()]).argmax(2))
         sizes.append(len(batch))
         labels.append(batch.y)
-    method.on_epoch_end(state.model, state)
+    method.on_epoch_end(state)                                  # hook [11]
     if not losses:
         return {"loss": 0.0}
     n_seen = sum(sizes)
@@ -284,11 +332,9 @@ def fit(
                          weight_decay=weight_decay, seed=seed, eval_splits=eval_splits, select=select,
                          progress=progress, callback=callback, on_nonfinite=on_nonfinite)
     method = _check_method(method, "fit")
-    generator = seed_everything(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    state = TrainState(model, data, OPTIMIZERS[optimizer](params, lr, weight_decay), generator, epochs, batch_size)
+    state = TrainState.start(model, data, method, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                             lr=lr, weight_decay=weight_decay, seed=seed)
     history = History(method=method.name)
-    method.setup(state)
     best_score, best_weights = -1.0, None
     started = time.perf_counter()
     model.train()
@@ -302,7 +348,7 @@ def fit(
             bar.close()
             break
         for split in eval_splits:
-            record.update({f"{split}_{k}": v for k, v in evaluate(model, data, split, method).items()})
+            record.update({f"{split}_{k}": v for k, v in evaluate(model, data, split, method).items()})  # hook [12]
         record.update({k: _epoch_mean(v) for k, v in state.logs.items()})
         history.records.append(record)
         if select == "val" and record["val_acc"] > best_score and math.isfinite(record["val_loss"]):

@@ -4,16 +4,10 @@ import pytest
 import torch
 
 from mmlib import methods
-from mmlib.data import load
 from mmlib.methods.valuation import (MaskedBatch, modality_gaps, modality_resample_count, resample_copies,
                                      sample_contribution, sample_contributions, weakest_modality)
 from mmlib.models import build_model
 from mmlib.train import run
-
-
-@pytest.fixture(scope="module")
-def data():
-    return load("synthetic", n_samples=240, seed=1)
 
 
 # -- per-sample contribution --------------------------------------------------------------------
@@ -48,10 +42,10 @@ def test_sample_contribution_rejects_bad_input():
         sample_contribution(torch.ones(1), torch.ones(1), torch.ones(1), full_value=0)
 
 
-def test_model_contributions_match_the_pure_function(data):
+def test_model_contributions_match_the_pure_function(synthetic_small):
     torch.manual_seed(0)
-    model = build_model(data)
-    batch = data.split("val")
+    model = build_model(synthetic_small)
+    batch = synthetic_small.split("val")
     phi = sample_contributions(model, batch)
     features = model.encode(batch.x)
     right = {}
@@ -89,31 +83,26 @@ def test_modality_level_count():
 
 # -- the methods --------------------------------------------------------------------------------------
 
-def test_registered_as_data_input():
-    assert {"sample_valuation", "modality_valuation"} <= set(methods.by_family()["data input"])
-    with pytest.raises(ValueError, match="level must be one of"):
-        methods.get("sample_valuation", level="pixels")
-
-
 @pytest.mark.parametrize("name", ["sample_valuation", "modality_valuation"])
 @pytest.mark.parametrize("level", ["feature", "input"])
-def test_resampling_adds_weak_modality_copies(data, name, level):
-    result = run(data, name, seed=0, epochs=3, method_kw={"warmup_epochs": 1, "level": level}, progress=False)
+def test_resampling_adds_weak_modality_copies(synthetic_small, name, level):
+    result = run(synthetic_small, name, seed=0, epochs=3, method_kw={"warmup_epochs": 1, "level": level},
+                 progress=False)
     history = result.history
     assert history["resampled"][0] == 0.0  # warm-up: the plain training set
     if name == "sample_valuation":
         assert history["resampled"][2] > 0.0  # an untrained visual branch always has low contributions
     else:  # the number of copies follows the logged contribution gap
         gap = abs(history["contribution_audio"][2] - history["contribution_visual"][2])
-        n_train = len(data.splits["train"])
+        n_train = len(synthetic_small.splits["train"])
         assert history["resampled"][2] == pytest.approx(round(gap * 2 / 3 * n_train) / n_train)
     assert all(0.0 <= a <= 1.0 for a in history["val_acc"])
 
 
-def test_masked_batches_remove_the_other_modality(data):
+def test_masked_batches_remove_the_other_modality(synthetic_small):
     method = methods.get("sample_valuation", warmup_epochs=0)
-    model = build_model(data)
-    batch = data.batch(torch.arange(4))
+    model = build_model(synthetic_small)
+    batch = synthetic_small.batch(torch.arange(4))
     keep = {"audio": torch.tensor([1.0, 0.0, 1.0, 1.0]), "visual": torch.tensor([1.0, 1.0, 0.0, 1.0])}
     masked = MaskedBatch(batch.x, batch.y, batch.index, keep)
     out = method.forward(model, masked)

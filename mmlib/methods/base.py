@@ -1,24 +1,65 @@
 """The ``Method`` base class (plain joint training) and the registry of methods.
 
 A method is "what a paper changes" in the one training loop of
-:func:`mmlib.train.fit`. The loop calls these hooks, one group per stage of
-training the survey sorts remedies by:
+:func:`mmlib.train.fit`. The loop, in full, with the number of each hook (the same
+numbers mark the calling lines in :mod:`mmlib.train` and the hooks below)::
 
-=====================  ===================================================  =====================
-stage                  hook                                                 default
-=====================  ===================================================  =====================
-data input             ``sample(state)`` -> iterable of batches             shuffled train split
-feed-forward           ``forward(model, batch)`` -> ``Output``              ``model(batch)``
-learning objective     ``loss(output, batch)`` -> scalar                    CE on fused logits
-optimization           ``after_backward(model, output, batch)``             nothing
-                       ``on_epoch_end(model, state)``                       nothing
-=====================  ===================================================  =====================
+    TrainState.start (called by fit):
+        seed_everything(seed)
+        [1]  method.configure_model(model, data)
+        [2]  optimizers = method.configure_optimizers(model, make_optimizer)
+        [3]  method.setup(state)
+    fit: for epoch in range(epochs):
+      train_epoch:
+        [4]  method.on_epoch_start(state)
+        [5]  for batch in method.sample(state):
+        [6]      optimizer = method.optimizer_for(state, batch)
+        [7]      output, loss = method.step(state, batch, optimizer)
+                   # default step: [8] forward(model, batch) -> [9] loss(output, batch)
+                   #   -> zero_grad -> backward -> [10] after_backward(model, output, batch) -> optimizer.step()
+        [11] method.on_epoch_end(state)
+      fit: metrics.evaluate(model, data, split, method) on each eval split
+        [12] method.predict(model, batch), per batch, inside models.evaluating(model)
 
-plus ``setup(state)`` (once, before the first epoch), ``on_epoch_start(state)``,
-``predict(model, batch)`` (the evaluation forward pass) and ``step(state, batch)``,
-the one documented place where a method needing several backward passes per
-step (MMPareto, MLA) may own the update instead of copying the loop.
-Every default is plain joint training, so :class:`Baseline` is empty.
+One rule for the arguments: the set-up hooks that run before the state exists take what
+exists (``model, data``; ``model, make_optimizer``); every other once-per-run or per-epoch
+hook takes the :class:`~mmlib.train.TrainState` alone (``state.model``, ``state.data``,
+``state.epoch``...); every per-batch hook takes what it works on, the batch last.
+
+====  ==================================================  ============================================  ==========================
+ #    hook (stage)                                        may change                                    default
+====  ==================================================  ============================================  ==========================
+ 1    ``configure_model(model, data)`` (set-up)           the model: add heads, blocks, buffers, wrap   nothing
+                                                          modules -- *before* the optimizer is built,
+                                                          so new parameters are trained by construction
+ 2    ``configure_optimizers(model, make_optimizer)``     which parameters each optimizer updates;      one optimizer over every
+      -> ``Optimizer`` or a sequence of them              ``make_optimizer(params)`` builds one of the  trainable parameter
+                                                          run's kind and settings; the first returned
+                                                          is ``state.optimizer``, all are
+                                                          ``state.optimizers``
+ 3    ``setup(state)`` (set-up)                           the method's own state (running sums,         ``self.state = state``
+                                                          teachers, splits); not the model's structure
+ 4    ``on_epoch_start(state)``                           per-epoch state (prototypes, schedules)       nothing
+ 5    ``sample(state)`` -> batches (data input)           which samples / modalities this epoch; a      the train split, shuffled
+                                                          batch subclass may carry what a step needs
+ 6    ``optimizer_for(state, batch)`` -> ``Optimizer``    which optimizer this batch's update uses      ``state.optimizer``
+ 7    ``step(state, batch, optimizer)`` -> ``(Output,     the whole update; only for methods needing    8, 9, backward, 10,
+      loss)``                                             several backward passes (MMPareto, MLA)       ``optimizer.step()``
+ 8    ``forward(model, batch)`` -> ``Output``             the training forward pass (feed-forward)      ``model(batch)``
+ 9    ``loss(output, batch)`` -> scalar                   the objective (learning objective)            CE on the fused logits
+10    ``after_backward(model, output, batch)``            ``.grad`` before ``optimizer.step()``         nothing
+                                                          (optimization: gradient surgery)
+11    ``on_epoch_end(state)``                             the weights (re-initialisation), fitted       nothing
+                                                          rules, per-epoch logs
+12    ``predict(model, batch)`` -> ``Output``             the evaluation forward pass (run under        ``model(batch)``
+                                                          :func:`mmlib.models.evaluating`)
+====  ==================================================  ============================================  ==========================
+
+Every default is plain joint training, so :class:`Baseline` is empty. ``step`` is the one
+documented place where a method needing several backward passes per step may own the
+update instead of copying the loop; a method that needs its own optimizers (ReconBoost)
+says so through hooks 2 and 6, not by owning ``step``. Methods log per-step or per-epoch
+values with :meth:`Method.log`.
 
 Hyperparameters are checked when a method is built, whichever way (``get(name, ...)``
 or calling the class): each class declares ``hyperparameter_ranges``, one
@@ -31,13 +72,13 @@ before ``__init__`` runs, e.g. ``ogm_ge: alpha must be a finite number >= 0, got
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data import Batch
+from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output
 from ..validation import Check
 
@@ -50,7 +91,7 @@ FAMILIES = ("baseline", "data input", "feed-forward", "learning objective", "opt
 class NotApplicable(TypeError):
     """A method cannot run on this model or data set (e.g. RollingQ needs a fusion transformer).
 
-    Raise it from a hook (usually ``setup``) with a message saying what the method needs.
+    Raise it from a hook (usually ``configure_model``) with a message saying what the method needs.
     :mod:`mmlib.benchmark` reports such a run as "n/a" instead of failing; everywhere else
     it is an ordinary ``TypeError``.
     """
@@ -114,8 +155,26 @@ class Method(metaclass=CheckedHyperparameters):
     state: "TrainState"
 
     # -- set-up -----------------------------------------------------------------------------
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        """[1] Change the model before the optimizer is built (add heads, blocks, buffers).
+
+        Parameters added here are in the optimizer by construction. Raise
+        :class:`NotApplicable` for a model the method cannot train. Must be idempotent
+        (a model already configured, e.g. fitted a second time, is left as it is).
+        """
+
+    def configure_optimizers(self, model: MultimodalModel,
+                             make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
+                             ) -> torch.optim.Optimizer | Sequence[torch.optim.Optimizer]:
+        """[2] The optimizer(s) of the run; ``make_optimizer(params)`` builds one of the run's kind and settings.
+
+        The first one returned is ``state.optimizer`` (what :meth:`optimizer_for` gives by
+        default); all of them are ``state.optimizers``.
+        """
+        return make_optimizer([p for p in model.parameters() if p.requires_grad])
+
     def setup(self, state: "TrainState") -> None:
-        """Called once before the first epoch."""
+        """[3] Called once before the first epoch, after the optimizers exist."""
         self.state = state
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -123,38 +182,26 @@ class Method(metaclass=CheckedHyperparameters):
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {p: getattr(self, p) for p in names if hasattr(self, p)}
 
+    # -- per epoch ----------------------------------------------------------------------------
+    def on_epoch_start(self, state: "TrainState") -> None:
+        """[4] Called at the start of every epoch (``state.epoch`` is set)."""
+
     # -- data input ---------------------------------------------------------------------------
     def sample(self, state: "TrainState") -> Iterable[Batch]:
-        """The batches of one epoch (default: the train split, shuffled)."""
+        """[5] The batches of one epoch (default: the train split, shuffled)."""
         return state.data.batches("train", state.batch_size, shuffle=True, generator=state.generator)
 
-    # -- feed-forward -------------------------------------------------------------------------
-    def forward(self, model: MultimodalModel, batch: Batch) -> Output:
-        """The training-time forward pass."""
-        return model(batch)
+    # -- the update of one batch --------------------------------------------------------------
+    def optimizer_for(self, state: "TrainState", batch: Batch) -> torch.optim.Optimizer:
+        """[6] The optimizer that applies this batch's update (default: ``state.optimizer``)."""
+        return state.optimizer
 
-    def predict(self, model: MultimodalModel, batch: Batch) -> Output:
-        """The evaluation forward pass (called under ``torch.no_grad`` in eval mode)."""
-        return model(batch)
+    def step(self, state: "TrainState", batch: Batch, optimizer: torch.optim.Optimizer) -> tuple[Output, Tensor]:
+        """[7] One update: forward, loss, backward, gradient surgery, ``optimizer.step()``.
 
-    # -- learning objective -------------------------------------------------------------------
-    def loss(self, output: Output, batch: Batch) -> Tensor:
-        """The training objective of one batch."""
-        return F.cross_entropy(output.fused, batch.y)
-
-    # -- optimization -------------------------------------------------------------------------
-    def after_backward(self, model: MultimodalModel, output: Output, batch: Batch) -> None:
-        """Gradient surgery between ``loss.backward()`` and ``optimizer.step()``."""
-
-    def on_epoch_start(self, state: "TrainState") -> None:
-        """Called at the start of every epoch."""
-
-    def on_epoch_end(self, model: MultimodalModel, state: "TrainState") -> None:
-        """Called after the last step of every epoch (e.g. re-initialisation, prototypes)."""
-
-    def step(self, state: "TrainState", batch: Batch) -> tuple[Output, Tensor]:
-        """One update: forward, loss, backward, gradient surgery, optimizer step."""
-        model, optimizer = state.model, state.optimizer
+        Override only when the update needs several backward passes (MMPareto, MLA).
+        """
+        model = state.model
         output = self.forward(model, batch)
         loss = self.loss(output, batch)
         optimizer.zero_grad(set_to_none=True)
@@ -162,6 +209,27 @@ class Method(metaclass=CheckedHyperparameters):
         self.after_backward(model, output, batch)
         optimizer.step()
         return output, loss
+
+    # -- feed-forward -------------------------------------------------------------------------
+    def forward(self, model: MultimodalModel, batch: Batch) -> Output:
+        """[8] The training-time forward pass."""
+        return model(batch)
+
+    def predict(self, model: MultimodalModel, batch: Batch) -> Output:
+        """[12] The evaluation forward pass (called inside :func:`mmlib.models.evaluating`)."""
+        return model(batch)
+
+    # -- learning objective -------------------------------------------------------------------
+    def loss(self, output: Output, batch: Batch) -> Tensor:
+        """[9] The training objective of one batch."""
+        return F.cross_entropy(output.fused, batch.y)
+
+    # -- optimization -------------------------------------------------------------------------
+    def after_backward(self, model: MultimodalModel, output: Output, batch: Batch) -> None:
+        """[10] Gradient surgery between ``loss.backward()`` and ``optimizer.step()``."""
+
+    def on_epoch_end(self, state: "TrainState") -> None:
+        """[11] Called after the last step of every epoch (e.g. re-initialisation, prototypes)."""
 
     # -- logging ------------------------------------------------------------------------------
     def log(self, **values: float | Tensor) -> None:

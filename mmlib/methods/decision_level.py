@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import decision as D
-from ..data import Batch
+from ..data import Batch, MultimodalDataset
 from ..metrics import predict as predict_split
 from ..models import MultimodalModel, Output
 from ..validation import Choice, Flag, Integer, Number
@@ -81,10 +81,9 @@ class DecisionWeighting(Method):
     def weight_shape(self, n_modalities: int, n_classes: int) -> tuple[int, ...]:
         return (n_modalities,)
 
-    def setup(self, state: "TrainState") -> None:
-        super().setup(state)
-        names = state.model.modalities
-        state.model.decision = DecisionState(len(names), self.weight_shape(len(names), state.data.n_classes))
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        names = model.modalities
+        model.decision = DecisionState(len(names), self.weight_shape(len(names), data.n_classes))
 
     def loss(self, output: Output, batch: Batch) -> Tensor:
         if self.head == "joint":
@@ -95,7 +94,8 @@ class DecisionWeighting(Method):
         """The scheme's weights from calibrated validation logits."""
         raise NotImplementedError
 
-    def on_epoch_end(self, model: MultimodalModel, state: "TrainState") -> None:
+    def on_epoch_end(self, state: "TrainState") -> None:
+        model = state.model
         output, labels = predict_split(model, state.data, "val")
         names = model.modalities
         temps = D.fit_temperatures(output.logits, labels) if self.calibrate else {m: 1.0 for m in names}
@@ -177,6 +177,7 @@ class ClassWeighting(DecisionWeighting):
     def fit_weights(self, logits: dict[str, Tensor], labels: Tensor) -> Tensor:
         return D.fit_class_weights(logits, labels, balance=self.balance, steps=self.steps)
 
-    def on_epoch_end(self, model: MultimodalModel, state: "TrainState") -> None:
-        super().on_epoch_end(model, state)
+    def on_epoch_end(self, state: "TrainState") -> None:
+        super().on_epoch_end(state)
+        model = state.model
         self.log(**{f"weight_{m}": model.decision.weights[i].mean() for i, m in enumerate(model.modalities)})

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import Batch
-from ..models import Output
+from ..models import Output, evaluating
 from ..validation import AnyOf, Choice, Integer, Number
 from .base import Method, register
 
@@ -100,14 +100,11 @@ class GBlending(Method):
         self.weights = {k: 1.0 / len(branches) for k in branches}
         self._start: tuple[dict[str, float], dict[str, float]] | None = None
 
-    @torch.no_grad()
     def branch_losses(self, index: Tensor) -> dict[str, float]:
         """Mean CE of every branch on the samples ``index`` (evaluation mode)."""
         model = self.state.model
-        was_training = model.training
-        model.eval()
-        output = self.predict(model, self.state.data.batch(index))
-        model.train(was_training)
+        with evaluating(model):
+            output = self.predict(model, self.state.data.batch(index))
         labels = self.state.data.labels[index]
         losses = {FUSED: F.cross_entropy(output.fused, labels).item()}
         losses.update({m: F.cross_entropy(z, labels).item() for m, z in output.logits.items()})
@@ -122,7 +119,7 @@ class GBlending(Method):
             self._start = (self.branch_losses(self.train_index), self.branch_losses(self.held_index))
         self.log(**{f"w_{k}": v for k, v in self.weights.items()})  # the weights in force this epoch
 
-    def on_epoch_end(self, model, state) -> None:
+    def on_epoch_end(self, state) -> None:
         last_of_window = (state.epoch + 1) % self.super_epoch == 0
         if last_of_window and self._start is not None:
             end = (self.branch_losses(self.train_index), self.branch_losses(self.held_index))

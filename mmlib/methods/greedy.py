@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from ..data import Batch
-from ..models import MultimodalModel, Output
+from ..data import Batch, MultimodalDataset
+from ..models import MultimodalModel, Output, evaluating
 from ..validation import Flag, Integer, Number
 from .base import Method, register
 
@@ -151,14 +151,14 @@ class Greedy(Method):
     def __init__(self, threshold: float = 0.01, window: int = 5, reduction: int = 4, rebalance: bool = True) -> None:
         self.threshold, self.window, self.reduction, self.rebalance = threshold, window, reduction, rebalance
 
-    def setup(self, state: "TrainState") -> None:
-        super().setup(state)
-        model = state.model
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
         if not isinstance(model.head, MMTMHead):
             dims = {m: enc.out_dim for m, enc in model.encoders.items()}
             model.head = MMTMHead(MMTM(dims, self.reduction), model.head)
-            state.optimizer.add_param_group({"params": list(model.head.mmtm.parameters())})
-        names = model.modalities
+
+    def setup(self, state: "TrainState") -> None:
+        super().setup(state)
+        names = state.model.modalities
         self.main = {m: 0.0 for m in names}
         self.bypass = {m: 0.0 for m in names}
         self.steps_left = 0
@@ -181,17 +181,15 @@ class Greedy(Method):
         for m in model.modalities:
             self.log(**{f"rebalancing_{m}": float(m in mmtm.curated)})
 
-    @torch.no_grad()
-    def on_epoch_end(self, model: MultimodalModel, state: "TrainState") -> None:
+    def on_epoch_end(self, state: "TrainState") -> None:
+        model = state.model
         model.head.mmtm.curated = set()
         self.steps_left = 0
-        was_training = model.training
-        model.eval()
-        batch = state.data.split("val")
-        features = model.encode(batch.x)
-        full = (model.fuse(features).fused.argmax(1) == batch.y).float().mean().item()
-        for m in features:
-            without = {k: torch.zeros_like(f) if k == m else f for k, f in features.items()}
-            acc = (model.fuse(without).fused.argmax(1) == batch.y).float().mean().item()
-            self.log(**{f"utilization_{m}": conditional_utilization_rate(full, acc)})
-        model.train(was_training)
+        with evaluating(model):
+            batch = state.data.split("val")
+            features = model.encode(batch.x)
+            full = (model.fuse(features).fused.argmax(1) == batch.y).float().mean().item()
+            for m in features:
+                without = {k: torch.zeros_like(f) if k == m else f for k, f in features.items()}
+                acc = (model.fuse(without).fused.argmax(1) == batch.y).float().mean().item()
+                self.log(**{f"utilization_{m}": conditional_utilization_rate(full, acc)})

@@ -138,7 +138,8 @@ class InfoReg(Method):
             if p.grad is not None:
                 p.grad += beta * (p.detach() - p0)
 
-    def on_epoch_end(self, model: MultimodalModel, state) -> None:
+    def on_epoch_end(self, state) -> None:
+        model = state.model
         for m in model.modalities:
             self.traces[m].append(fisher_trace(self.squared[m]))
         self.log(**{f"fisher_trace_{m}": self.traces[m][-1] for m in model.modalities})

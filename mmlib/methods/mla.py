@@ -41,8 +41,8 @@ Alternating-Unimodal-Adaptation) and BalanceBenchmark (BB):
 * defaults sized for this course: the optimizer and epochs of :func:`mmlib.train.fit`
   (paper: 100 epochs, lr 1e-3, StepLR(70)).
 
-The method replaces the model's fusion head by a :class:`SharedHead` in ``setup``
-(its parameters are added to the optimizer).
+The method replaces the model's fusion head by a :class:`SharedHead` in
+``configure_model`` (before the optimizer is built, so the optimizer trains it).
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Batch
+from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output
 from ..validation import Flag
 from .base import Method, register
+from .gradients import modify_gradients
 
 if TYPE_CHECKING:
     from ..train import TrainState
@@ -142,19 +143,18 @@ class MLA(Method):
     def __init__(self, project: bool = True) -> None:
         self.project = project
 
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        if not isinstance(model.head, SharedHead):
+            model.head = SharedHead({m: enc.out_dim for m, enc in model.encoders.items()}, data.n_classes)
+
     def setup(self, state: "TrainState") -> None:
         super().setup(state)
-        model = state.model
-        dims = {m: enc.out_dim for m, enc in model.encoders.items()}
-        if not isinstance(model.head, SharedHead):
-            model.head = SharedHead(dims, state.data.n_classes)
-            state.optimizer.add_param_group({"params": list(model.head.parameters())})
-        d = next(iter(dims.values()))
-        self.projectors = {m: torch.eye(d) for m in dims}
+        d = state.model.head.linear.in_features
+        self.projectors = {m: torch.eye(d) for m in state.model.modalities}
         self.n_batches = max(1, math.ceil(len(state.data.splits["train"]) / state.batch_size))
 
-    def step(self, state: "TrainState", batch: Batch) -> tuple[Output, Tensor]:
-        model, optimizer = state.model, state.optimizer
+    def step(self, state: "TrainState", batch: Batch, optimizer: torch.optim.Optimizer) -> tuple[Output, Tensor]:
+        model = state.model
         head: SharedHead = model.head
         alpha = 0.1 ** (1 + (state.step % self.n_batches) / self.n_batches)
         logits, features, losses = {}, {}, []
@@ -164,8 +164,8 @@ class MLA(Method):
             loss = F.cross_entropy(z, batch.y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if self.project and head.linear.weight.grad is not None:
-                head.linear.weight.grad.copy_(project_gradient(head.linear.weight.grad, self.projectors[m]))
+            if self.project:
+                modify_gradients([head.linear.weight], lambda g: project_gradient(g, self.projectors[m]))
             optimizer.step()
             r = h.detach().mean(0)
             for other in self.projectors:

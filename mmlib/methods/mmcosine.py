@@ -12,7 +12,7 @@ and the loss is the cross-entropy of ``fused``. A dominant modality can no longe
 take over the fused decision by growing ``|W_m|`` or ``|h_m|``: every modality's
 logit is bounded by ``s``.
 
-The method installs a :class:`CosineFusion` head in ``setup`` (it reuses the
+The method installs a :class:`CosineFusion` head in ``configure_model`` (it reuses the
 concat head's weight slices, ``W_m``), so training, evaluation (``predict``), the
 per-modality accuracies in History and the Shapley contributions all read the
 same cosine logits ``z_m`` — "this modality's own logits".
@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import ConcatFusion, SumFusion
+from ..data import MultimodalDataset
+from ..models import ConcatFusion, MultimodalModel, SumFusion
 from ..validation import Number
 from .base import Method, register
 
@@ -67,7 +68,7 @@ class CosineFusion(nn.Module):
 
 @register
 class MMCosine(Method):
-    """Cross-entropy on the sum of per-modality cosine logits (the model's head is replaced in ``setup``)."""
+    """Cross-entropy on the sum of per-modality cosine logits (the model's head is replaced in ``configure_model``)."""
 
     name = "mmcosine"
     family = "learning objective"
@@ -77,8 +78,6 @@ class MMCosine(Method):
     def __init__(self, scale: float = 10.0) -> None:
         self.scale = scale
 
-    def setup(self, state) -> None:
-        super().setup(state)
-        model = state.model
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
         if not isinstance(model.head, CosineFusion):
             model.head = CosineFusion(model.head, self.scale)

@@ -58,6 +58,8 @@ from ..data import Batch
 from ..models import Output
 from ..validation import Flag, Number
 from .base import Method, encoder_parameters, register
+from .gradients import flatten_gradients  # noqa: F401  (re-exported: older chapters import it from here)
+from .gradients import loss_gradient, loss_gradients, write_gradients
 
 
 def min_norm_weight(g1: Tensor, g2: Tensor) -> Tensor:
@@ -116,10 +118,6 @@ def pareto_combine(g_multi: Tensor, g_uni: Tensor, gamma: float = 1.5) -> Pareto
     return ParetoStep(gamma * scale * new, cosine, conflict, alpha)
 
 
-def flatten_gradients(grads: tuple[Tensor | None, ...], params: list[torch.nn.Parameter]) -> Tensor:
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
-
-
 @register
 class MMPareto(Method):
     """Multimodal + unimodal losses, each encoder's two gradients combined by :func:`pareto_combine`.
@@ -153,22 +151,18 @@ class MMPareto(Method):
         multi, uni = self.losses(output, batch)
         return multi + sum(uni.values())
 
-    def step(self, state, batch: Batch) -> tuple[Output, Tensor]:
-        model, optimizer = state.model, state.optimizer
+    def step(self, state, batch: Batch, optimizer: torch.optim.Optimizer) -> tuple[Output, Tensor]:
+        model = state.model
         output = self.forward(model, batch)
         multi, uni = self.losses(output, batch)
         params = {m: encoder_parameters(model, m) for m in model.modalities}
-        all_encoder = [p for m in model.modalities for p in params[m]]
-        g_multi_all = torch.autograd.grad(multi, all_encoder, retain_graph=True, allow_unused=True)
+        g_multi_all = loss_gradients(multi, params)  # every encoder's g_mm, one backward pass
         optimizer.zero_grad(set_to_none=True)
         total = multi + sum(uni.values())
         combined: dict[str, Tensor] = {}
-        start = 0
         for m in model.modalities:
-            ps = params[m]
-            g_multi = flatten_gradients(g_multi_all[start:start + len(ps)], ps)
-            start += len(ps)
-            g_uni = flatten_gradients(torch.autograd.grad(uni[m], ps, retain_graph=True, allow_unused=True), ps)
+            g_multi = g_multi_all[m]
+            g_uni = loss_gradient(uni[m], params[m])
             if self.pareto:
                 result = pareto_combine(g_multi, g_uni, self.gamma)
             else:  # the plain multitask gradient, for comparison: same losses, no Pareto step
@@ -180,15 +174,11 @@ class MMPareto(Method):
                         f"alpha_{m}": result.alpha,
                         f"update_cos_multi_{m}": cos_multi, f"update_cos_uni_{m}": cos_uni,
                         f"harm_{m}": float(min(cos_multi.item(), cos_uni.item()) < -1e-6)})
-        encoder_ids = {id(p) for p in all_encoder}
+        encoder_ids = {id(p) for m in model.modalities for p in params[m]}
         head = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
         total.backward(inputs=head)  # the head's plain multitask gradient
         for m in model.modalities:
-            offset = 0
-            for p in params[m]:
-                n = p.numel()
-                p.grad = combined[m][offset:offset + n].view_as(p).clone()
-                offset += n
+            write_gradients(params[m], combined[m])
         self.after_backward(model, output, batch)
         optimizer.step()
         return output, total

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ..data import Batch
 from ..metrics import true_class_score
-from ..models import Output
+from ..models import Output, evaluating
 from ..validation import Number
 from .base import Method, register
 from .ogm import discrepancy_ratios
@@ -87,14 +87,11 @@ class PMR(Method):
         super().setup(state)
         self.prototypes: dict[str, Tensor] = {}
 
-    @torch.no_grad()
     def on_epoch_start(self, state) -> None:
         model, data = state.model, state.data
-        was_training = model.training
-        model.eval()
         train = data.split("train")
-        features = model.encode(train.x)
-        model.train(was_training)
+        with evaluating(model):
+            features = model.encode(train.x)
         for m, h in features.items():
             self.prototypes[m] = class_prototypes(h, train.y, data.n_classes, self.prototypes.get(m),
                                                   self.momentum)

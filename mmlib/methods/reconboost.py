@@ -29,7 +29,11 @@ Defaults and deliberate differences: ``w1 = 5, w2 = 1, alpha = 0.5`` (the author
 CREMA-D defaults); one epoch per stage and one correction pass per epoch
 (BalanceBenchmark's ``T_epochs = 1``; the authors use 4 and 4 for 100+ stages). Each
 phase gets a fresh optimizer of the run's kind and settings, as the authors create
-a new SGD per phase. The learners share the course's concatenation head (z_m is a
+a new SGD per phase (:meth:`ReconBoost.configure_optimizers` makes one per phase once;
+its state, e.g. momentum, is cleared at the start of every epoch). The phase of a batch
+is its type: :meth:`ReconBoost.sample` yields the stage pass as :class:`StageBatch` es and
+the correction pass as plain batches, and ``optimizer_for``, ``forward`` and ``loss``
+read it from the batch. The learners share the course's concatenation head (z_m is a
 head slice), not one head per learner.
 """
 
@@ -64,6 +68,13 @@ def consolidation_loss(logits: Tensor, previous_logits: Tensor) -> Tensor:
     return F.mse_loss(F.softmax(logits, dim=1), F.softmax(previous_logits.detach(), dim=1))
 
 
+CORRECTION = "correction"
+
+
+class StageBatch(Batch):
+    """A batch of the stage pass: only the current learner trains on it (a plain batch is a correction step)."""
+
+
 @register
 class ReconBoost(Method):
     """ReconBoost (Hua et al., ICML 2024). See the module docstring."""
@@ -79,28 +90,36 @@ class ReconBoost(Method):
         self.alpha = alpha
         self.correction = correction
 
-    def _optimizer(self, params: list) -> torch.optim.Optimizer:
-        template = self.state.optimizer
-        return type(template)(params, **template.defaults)
+    def configure_optimizers(self, model: MultimodalModel, make_optimizer):
+        """One optimizer per phase: the correction's over every parameter (``state.optimizer``),
+        and one per stage learner over its encoder and the head."""
+        head = [p for p in model.head.parameters() if p.requires_grad]
+        self.optimizers = {CORRECTION: make_optimizer([p for p in model.parameters() if p.requires_grad])}
+        self.optimizers.update({m: make_optimizer(encoder_parameters(model, m) + head) for m in model.modalities})
+        return list(self.optimizers.values())
 
     def on_epoch_start(self, state) -> None:
         names = state.model.modalities
         self.learner = names[state.epoch % len(names)]
         self.previous = names[(state.epoch - 1) % len(names)] if state.epoch > 0 else None
-        params = encoder_parameters(state.model, self.learner) + list(state.model.head.parameters())
-        self.stage_optimizer = self._optimizer(params)
-        self.correction_optimizer = None
+        for optimizer in self.optimizers.values():  # a fresh start for each phase, as the authors make
+            optimizer.state.clear()                 # a new SGD per phase (no momentum carried over)
         self.log(**{f"stage_{m}": float(m == self.learner) for m in names})
 
     def sample(self, state) -> Iterator[Batch]:
-        self.phase = "stage"
-        yield from state.data.batches("train", state.batch_size, shuffle=True, generator=state.generator)
+        """The stage pass (:class:`StageBatch` es), then the correction pass (plain batches)."""
+        for batch in state.data.batches("train", state.batch_size, shuffle=True, generator=state.generator):
+            yield StageBatch(batch.x, batch.y, batch.index)
         if self.correction:
-            self.phase = "correction"
-            self.correction_optimizer = self._optimizer([p for p in state.model.parameters() if p.requires_grad])
             yield from state.data.batches("train", state.batch_size, shuffle=True, generator=state.generator)
 
-    def _stage_forward(self, model: MultimodalModel, batch: Batch) -> Output:
+    def optimizer_for(self, state, batch: Batch) -> torch.optim.Optimizer:
+        return self.optimizers[self.learner if isinstance(batch, StageBatch) else CORRECTION]
+
+    def forward(self, model: MultimodalModel, batch: Batch) -> Output:
+        """Stage: only the learner's encoder builds a graph (the others are frozen). Correction: the model."""
+        if not isinstance(batch, StageBatch):
+            return model(batch)
         features = {}
         for m, encoder in model.encoders.items():
             if m == self.learner:
@@ -110,24 +129,16 @@ class ReconBoost(Method):
                     features[m] = encoder(batch.x[m])
         return model.fuse(features)
 
-    def step(self, state, batch: Batch) -> tuple[Output, Tensor]:
-        model = state.model
-        if self.phase == "correction":
-            optimizer = self.correction_optimizer
-            output = model(batch)
-            loss = F.cross_entropy(output.fused, batch.y)
-        else:
-            optimizer = self.stage_optimizer
-            output = self._stage_forward(model, batch)
-            f = output.logits[self.learner]
-            others = sum(z for m, z in output.logits.items() if m != self.learner)
-            loss = boosting_loss(f, others, batch.y, self.w1, self.w2)
-            if self.previous is not None and self.previous != self.learner and self.alpha > 0:
-                consolidation = consolidation_loss(f, output.logits[self.previous])
-                loss = loss + self.alpha * consolidation
-                self.log(consolidation=consolidation)
-            self.log(boost_loss=loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return output, loss
+    def loss(self, output: Output, batch: Batch) -> Tensor:
+        """Stage: the boosting loss of the learner (+ consolidation). Correction: CE on the fused logits."""
+        if not isinstance(batch, StageBatch):
+            return F.cross_entropy(output.fused, batch.y)
+        f = output.logits[self.learner]
+        others = sum(z for m, z in output.logits.items() if m != self.learner)
+        loss = boosting_loss(f, others, batch.y, self.w1, self.w2)
+        if self.previous is not None and self.previous != self.learner and self.alpha > 0:
+            consolidation = consolidation_loss(f, output.logits[self.previous])
+            loss = loss + self.alpha * consolidation
+            self.log(consolidation=consolidation)
+        self.log(boost_loss=loss)
+        return loss

@@ -32,7 +32,7 @@ import torch
 from sklearn.cluster import KMeans
 from torch import Tensor
 
-from ..models import MultimodalModel
+from ..models import MultimodalModel, evaluating
 from ..validation import Integer, Number
 from .base import Method, encoder_parameters, register
 
@@ -96,19 +96,17 @@ class Relearning(Method):
         self.done = 0
         self.seed = state.generator.initial_seed()
 
-    def on_epoch_end(self, model: MultimodalModel, state) -> None:
+    def on_epoch_end(self, state) -> None:
+        model = state.model
         due = (state.epoch + 1) % self.reinit_every == 0 and self.done < self.reinit_num
         strengths = {m: 0.0 for m in model.modalities}
         purities = {f"purity_{split}_{m}": float("nan") for split in ("train", "val") for m in model.modalities}
         if due:
             self.done += 1
             data = state.data
-            was_training = model.training
-            model.eval()
-            with torch.no_grad():
+            with evaluating(model):
                 train, val = data.split("train"), data.split("val")
                 train_features, val_features = model.encode(train.x), model.encode(val.x)
-            model.train(was_training)
             for m in model.modalities:
                 p_train = kmeans_purity(train_features[m], train.y, data.n_classes, self.seed)
                 p_val = kmeans_purity(val_features[m], val.y, data.n_classes, self.seed)

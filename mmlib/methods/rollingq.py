@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data import MultimodalDataset
+from ..models import MultimodalModel
 from ..transformer import FusionTransformer, attention_imbalance_ratio, attention_on
 from ..validation import Integer, Number
 from .base import Method, NotApplicable, register
@@ -103,19 +105,22 @@ class RollingQ(Method):
         self.max_rotations = max_rotations
         self.rotations = 0
 
-    def setup(self, state) -> None:
-        super().setup(state)
-        if not isinstance(state.model, FusionTransformer):
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        if not isinstance(model, FusionTransformer):
             raise NotApplicable(
-                f"rollingq rotates the query of a fusion transformer; got a {type(state.model).__name__}. "
+                f"rollingq rotates the query of a fusion transformer; got a {type(model).__name__}. "
                 "Build the model with mmlib.transformer.build_transformer(data) or train with "
                 "mmlib.transformer.run_transformer(data, 'rollingq').")
-        if len(state.model.modalities) != 2:
-            raise ValueError(f"rollingq balances two modalities, the model has {state.model.modalities}")
+        if len(model.modalities) != 2:
+            raise ValueError(f"rollingq balances two modalities, the model has {model.modalities}")
+
+    def setup(self, state) -> None:
+        super().setup(state)
         self.rotations = 0
 
     @torch.no_grad()
-    def on_epoch_end(self, model: FusionTransformer, state) -> None:
+    def on_epoch_end(self, state) -> None:
+        model: FusionTransformer = state.model
         a, b = model.modalities
         attention = attention_on(model, state.data, "train")
         air = attention_imbalance_ratio(attention.query, attention.mean_keys[a], attention.mean_keys[b])

@@ -54,7 +54,7 @@ from torch import Tensor
 
 from ..data import Batch, MultimodalDataset
 from ..metrics import shapley_values
-from ..models import MultimodalModel, Output
+from ..models import MultimodalModel, Output, evaluating
 from ..validation import Choice, Increasing, Integer, Number
 from .base import Method, register
 
@@ -99,10 +99,8 @@ def sample_contributions(model: MultimodalModel, batch: Batch, full_value: float
     ``full_value`` for the full set (``M = 2``, ``full_value = 2`` is the authors'
     ``v_all`` in {0, 2}); ``v({}) = 0``.
     """
-    was_training = model.training
-    model.eval()
-    features = model.encode(batch.x)
-    model.train(was_training)
+    with evaluating(model):
+        features = model.encode(batch.x)
     names = list(features)
     n = len(batch)
 

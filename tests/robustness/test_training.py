@@ -438,7 +438,7 @@ def test_nonfinite_validation_loss_is_never_selected(data, model):
         name = "poisoned"
         poison = False
 
-        def on_epoch_end(self, model, state):
+        def on_epoch_end(self, state):
             self.poison = state.epoch == 1
 
         def predict(self, model, batch):
