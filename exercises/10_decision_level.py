@@ -69,8 +69,8 @@ def capability_weights(logits: dict[str, torch.Tensor], labels: torch.Tensor) ->
 # %% [markdown]
 # ## Going further
 #
-# * Train a decision layer on frozen features (`mmlib.decision.feature_dataset`,
-#   `head_model`) and feed its head to your Task 1: which classes does the weak modality
+# * Train a decision layer on frozen features (`mmlib.studies.decision_layer.feature_dataset`,
+#   `mmlib.models.head_model`) and feed its head to your Task 1: which classes does the weak modality
 #   get read for?
 # * Multiply one modality's logits by 3 and recompute Task 2 and Task 3. Which of the two
 #   changes, and why does that make calibration (a temperature per modality) necessary
