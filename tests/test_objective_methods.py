@@ -236,7 +236,8 @@ def test_mmpareto_step_sets_encoder_gradients_to_the_pareto_update(mfeat):
     seed_everything(0)
     model = build_model(data)
     method = MMPareto(gamma=1.5)
-    state = TrainState.start(model, data, method, epochs=1, batch_size=32, lr=0.0, weight_decay=0.0)  # lr 0: weights stay
+    # lr 0 and no weight decay: the step leaves the weights and the gradients alone
+    state = TrainState.start(model, data, method, epochs=1, batch_size=32, lr=0.0, weight_decay=0.0)
     batch = data.batch(data.splits["train"][:32])
     output = model(batch)
     multi, uni = method.losses(output, batch)

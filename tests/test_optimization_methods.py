@@ -297,6 +297,38 @@ def test_reconboost_alternates_learners(mfeat):
     assert history["stage_fac"] == [1.0, 0.0, 1.0] and history["stage_zer"] == [0.0, 1.0, 0.0]
 
 
+def test_reconboost_stage_steps_train_the_learner_and_correction_steps_everything(mfeat):
+    """The phase travels with the batch (StageBatch or plain): no step override, no phase attribute."""
+    from mmlib.methods.reconboost import ReconBoost, StageBatch
+    from mmlib.models import build_model
+    from mmlib.train import TrainState
+
+    assert "step" not in vars(ReconBoost)
+    method = ReconBoost()
+    model = build_model(mfeat)
+    state = TrainState.start(model, mfeat, method, epochs=2, batch_size=32)
+    method.on_epoch_start(state)  # epoch 0: the first modality is the learner
+    learner, frozen = model.modalities[0], model.modalities[1]
+    batches = list(method.sample(state))
+    n = len(batches) // 2
+    assert all(isinstance(b, StageBatch) for b in batches[:n])
+    assert not any(isinstance(b, StageBatch) for b in batches[n:])
+
+    def weights(module):
+        return [p.detach().clone() for p in module.parameters()]
+
+    def moved(before, module):
+        return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+    for batch, everything in ((batches[0], False), (batches[n], True)):
+        encoders = {m: weights(model.encoders[m]) for m in model.modalities}
+        head = weights(model.head)
+        method.step(state, batch, method.optimizer_for(state, batch))
+        assert moved(encoders[learner], model.encoders[learner]) and moved(head, model.head)
+        assert moved(encoders[frozen], model.encoders[frozen]) == everything
+    assert method.optimizer_for(state, batches[n]) is state.optimizer  # the correction's covers every parameter
+
+
 def test_inforeg_regulates_only_the_dominant_encoder(mfeat):
     history = run(mfeat, "inforeg", seed=0, epochs=3, progress=False).history
     assert max(history["beta_fac"]) > 0 and max(history["beta_zer"]) == 0.0

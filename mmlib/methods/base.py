@@ -26,34 +26,33 @@ exists (``model, data``; ``model, make_optimizer``); every other once-per-run or
 hook takes the :class:`~mmlib.train.TrainState` alone (``state.model``, ``state.data``,
 ``state.epoch``...); every per-batch hook takes what it works on, the batch last.
 
-====  ==================================================  ============================================  ==========================
- #    hook (stage)                                        may change                                    default
-====  ==================================================  ============================================  ==========================
- 1    ``configure_model(model, data)`` (set-up)           the model: add heads, blocks, buffers, wrap   nothing
-                                                          modules -- *before* the optimizer is built,
-                                                          so new parameters are trained by construction
- 2    ``configure_optimizers(model, make_optimizer)``     which parameters each optimizer updates;      one optimizer over every
-      -> ``Optimizer`` or a sequence of them              ``make_optimizer(params)`` builds one of the  trainable parameter
-                                                          run's kind and settings; the first returned
-                                                          is ``state.optimizer``, all are
-                                                          ``state.optimizers``
- 3    ``setup(state)`` (set-up)                           the method's own state (running sums,         ``self.state = state``
-                                                          teachers, splits); not the model's structure
- 4    ``on_epoch_start(state)``                           per-epoch state (prototypes, schedules)       nothing
- 5    ``sample(state)`` -> batches (data input)           which samples / modalities this epoch; a      the train split, shuffled
-                                                          batch subclass may carry what a step needs
- 6    ``optimizer_for(state, batch)`` -> ``Optimizer``    which optimizer this batch's update uses      ``state.optimizer``
- 7    ``step(state, batch, optimizer)`` -> ``(Output,     the whole update; only for methods needing    8, 9, backward, 10,
-      loss)``                                             several backward passes (MMPareto, MLA)       ``optimizer.step()``
- 8    ``forward(model, batch)`` -> ``Output``             the training forward pass (feed-forward)      ``model(batch)``
- 9    ``loss(output, batch)`` -> scalar                   the objective (learning objective)            CE on the fused logits
-10    ``after_backward(model, output, batch)``            ``.grad`` before ``optimizer.step()``         nothing
-                                                          (optimization: gradient surgery)
-11    ``on_epoch_end(state)``                             the weights (re-initialisation), fitted       nothing
-                                                          rules, per-epoch logs
-12    ``predict(model, batch)`` -> ``Output``             the evaluation forward pass (run under        ``model(batch)``
-                                                          :func:`mmlib.models.evaluating`)
-====  ==================================================  ============================================  ==========================
+==  ========================================  =============================================  =========================
+#   hook                                      may change                                     default
+==  ========================================  =============================================  =========================
+1   ``configure_model(model, data)``          the model: add heads, blocks, buffers, wrap    nothing
+                                              modules; runs *before* the optimizer is
+                                              built, so new parameters are trained
+2   ``configure_optimizers(model,             the optimizers and their parameters;           one optimizer over every
+    make_optimizer)`` -> optimizer(s)         ``make_optimizer(params)`` builds one of       trainable parameter
+                                              the run's kind and settings; the first is
+                                              ``state.optimizer``, all ``state.optimizers``
+3   ``setup(state)``                          the method's own state (running sums,          ``self.state = state``
+                                              teachers, splits), not the model's structure
+4   ``on_epoch_start(state)``                 per-epoch state (prototypes, schedules)        nothing
+5   ``sample(state)`` -> batches              which samples / modalities this epoch; a       the train split, shuffled
+                                              batch subclass may carry what a step needs
+6   ``optimizer_for(state, batch)``           which optimizer this batch's update uses       ``state.optimizer``
+7   ``step(state, batch, optimizer)``         the whole update; only for methods that        8, 9, backward, 10,
+    -> ``(output, loss)``                     need several backward passes (MMPareto, MLA)   ``optimizer.step()``
+8   ``forward(model, batch)`` -> Output       the training forward pass (feed-forward)       ``model(batch)``
+9   ``loss(output, batch)`` -> scalar         the objective (learning objective)             CE on the fused logits
+10  ``after_backward(model, output, batch)``  ``.grad`` before ``optimizer.step()``          nothing
+                                              (optimization: gradient surgery)
+11  ``on_epoch_end(state)``                   the weights (re-initialisation), fitted        nothing
+                                              rules, per-epoch logs
+12  ``predict(model, batch)`` -> Output       the evaluation forward pass (inside            ``model(batch)``
+                                              :func:`mmlib.models.evaluating`)
+==  ========================================  =============================================  =========================
 
 Every default is plain joint training, so :class:`Baseline` is empty. ``step`` is the one
 documented place where a method needing several backward passes per step may own the

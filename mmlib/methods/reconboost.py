@@ -68,9 +68,6 @@ def consolidation_loss(logits: Tensor, previous_logits: Tensor) -> Tensor:
     return F.mse_loss(F.softmax(logits, dim=1), F.softmax(previous_logits.detach(), dim=1))
 
 
-CORRECTION = "correction"
-
-
 class StageBatch(Batch):
     """A batch of the stage pass: only the current learner trains on it (a plain batch is a correction step)."""
 
@@ -90,20 +87,20 @@ class ReconBoost(Method):
         self.alpha = alpha
         self.correction = correction
 
-    def configure_optimizers(self, model: MultimodalModel, make_optimizer):
+    def configure_optimizers(self, model: MultimodalModel, make_optimizer) -> list[torch.optim.Optimizer]:
         """One optimizer per phase: the correction's over every parameter (``state.optimizer``),
         and one per stage learner over its encoder and the head."""
         head = [p for p in model.head.parameters() if p.requires_grad]
-        self.optimizers = {CORRECTION: make_optimizer([p for p in model.parameters() if p.requires_grad])}
-        self.optimizers.update({m: make_optimizer(encoder_parameters(model, m) + head) for m in model.modalities})
-        return list(self.optimizers.values())
+        self.correction_optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad])
+        self.stage_optimizers = {m: make_optimizer(encoder_parameters(model, m) + head) for m in model.modalities}
+        return [self.correction_optimizer, *self.stage_optimizers.values()]
 
     def on_epoch_start(self, state) -> None:
         names = state.model.modalities
         self.learner = names[state.epoch % len(names)]
         self.previous = names[(state.epoch - 1) % len(names)] if state.epoch > 0 else None
-        for optimizer in self.optimizers.values():  # a fresh start for each phase, as the authors make
-            optimizer.state.clear()                 # a new SGD per phase (no momentum carried over)
+        for optimizer in state.optimizers:  # a fresh start for each phase, as the authors make a new
+            optimizer.state.clear()         # SGD per phase (no momentum carried over)
         self.log(**{f"stage_{m}": float(m == self.learner) for m in names})
 
     def sample(self, state) -> Iterator[Batch]:
@@ -114,7 +111,7 @@ class ReconBoost(Method):
             yield from state.data.batches("train", state.batch_size, shuffle=True, generator=state.generator)
 
     def optimizer_for(self, state, batch: Batch) -> torch.optim.Optimizer:
-        return self.optimizers[self.learner if isinstance(batch, StageBatch) else CORRECTION]
+        return self.stage_optimizers[self.learner] if isinstance(batch, StageBatch) else self.correction_optimizer
 
     def forward(self, model: MultimodalModel, batch: Batch) -> Output:
         """Stage: only the learner's encoder builds a graph (the others are frozen). Correction: the model."""
