@@ -53,8 +53,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 import mmlib.methods
-from mmlib.benchmark import (benchmark, family_averages, frontier_table, method_means, plot_relative_balance,
-                             summary_table)
+from mmlib.benchmark import benchmark
+from mmlib.plots import plot_relative_balance
+from mmlib.results import (family_averages, frontier_table, method_means, summary_table, versus_baseline)
 from mmlib.book import record, repo_root
 from mmlib.data import load
 
@@ -156,7 +157,7 @@ print(families.round(3).to_string())
 # BalanceBenchmark calls the trade-off point between performance and balance *relative balance*;
 # the survey asks whether it is the same as true balance, and where the sweet spot lies.
 # The methods that are not dominated form the **Pareto frontier** of that data set
-# (`mmlib.benchmark.pareto_frontier`, a pure function with unit tests). Moving along the
+# (`mmlib.results.pareto_frontier`, a pure function with unit tests). Moving along the
 # frontier trades accuracy for balance; leaving it loses on both. A method below the
 # frontier is not "balanced but worse": some other method achieves its balance with more
 # accuracy.

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .results import family_order, frontier_table
 from .train import History
 
 
@@ -73,5 +74,43 @@ def heatmap(matrix: np.ndarray, row_labels: Iterable[str], col_labels: Iterable[
         ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7, color="white")
     fig.colorbar(image, ax=ax)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_relative_balance(table: pd.DataFrame, accuracy: str = "test_acc", imbalance: str = "imbalance",
+                          label_all: bool = False) -> Figure:
+    """Accuracy vs imbalance per data set (mean ± std over seeds), coloured by family, with the frontier.
+
+    ``table`` is a benchmark table (:func:`mmlib.benchmark.benchmark`); the points are
+    :func:`mmlib.results.frontier_table`'s means, the dashed line its Pareto frontier.
+    """
+    front = frontier_table(table, accuracy, imbalance)
+    dsets = list(dict.fromkeys(front["dataset"]))
+    fig, axes = plt.subplots(1, len(dsets), figsize=(6.2 * len(dsets), 4.6), squeeze=False)
+    colours = dict(zip(family_order(), plt.get_cmap("tab10").colors))
+    for ax, dataset in zip(axes[0], dsets):
+        sub = front[front["dataset"] == dataset]
+        for family in [f for f in family_order() if f in set(sub["family"])]:
+            fam = sub[sub["family"] == family]
+            ax.errorbar(fam[f"{imbalance}_mean"], fam[f"{accuracy}_mean"], xerr=fam[f"{imbalance}_std"],
+                        yerr=fam[f"{accuracy}_std"], fmt="o" if family != "baseline" else "s",
+                        ms=6 if family != "baseline" else 9, mec="k" if family == "baseline" else None,
+                        color=colours.get(family), label=family, capsize=2, alpha=0.85)
+        edge = sub[sub["on_frontier"]].sort_values(f"{imbalance}_mean")
+        x, y = list(edge[f"{imbalance}_mean"]), list(edge[f"{accuracy}_mean"])
+        if x:  # none when every run of this data set diverged
+            right = float(np.nanmax(sub[f"{imbalance}_mean"] + sub[f"{imbalance}_std"]))
+            ax.step(x + [max(right, x[-1])], y + [y[-1]], where="post", color="k", lw=1.5, ls="--",
+                    label="Pareto frontier", zorder=3)  # everything below-right of it is dominated
+        for _, r in sub.iterrows():
+            if label_all or r["on_frontier"] or r["method"] == "baseline":
+                ax.annotate(r["method"], (r[f"{imbalance}_mean"], r[f"{accuracy}_mean"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(f"{imbalance} of Shapley contributions (lower = more balanced)")
+        ax.set_ylabel(f"{accuracy} (higher = better)")
+        ax.set_title(dataset)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig

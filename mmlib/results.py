@@ -193,10 +193,12 @@ def versus_baseline(table: pd.DataFrame, column: str, baseline: str = "baseline"
     """Each method against ``baseline`` on ``column``, by the rule (one row per (by..., method)).
 
     Runs are paired by ``(by..., seed)``. Diverged runs are dropped first (:func:`finished`),
-    and so are runs that were not applicable (``status == "n/a"``, no scores): a method with
-    no runs in a group gets no row there. A method whose seeds differ from the baseline's is
-    paired on the common seeds; fewer than 3 of them is a ``ValueError`` naming the group and
-    the method. Holm's correction runs across ALL the comparisons of this call.
+    and so are runs without a value in ``column``: those that were not applicable
+    (``status == "n/a"``; read back from a CSV file their status is missing). A method with
+    no value at all in a group gets no row there. A method whose seeds differ from the
+    baseline's is paired on the common seeds; fewer than 3 of them (all its runs diverged,
+    say) is a ``ValueError`` naming the group and the method. Holm's correction runs across
+    ALL the comparisons of this call.
 
     Columns: ``by...``, ``method``, ``n``, ``mean_diff`` (method minus baseline), ``ci_low``,
     ``ci_high``, ``p``, ``p_holm``, ``verdict`` ("better" / "worse" / "not established"; with
@@ -221,18 +223,22 @@ def versus_baseline(table: pd.DataFrame, column: str, baseline: str = "baseline"
     for group, runs in present.groupby(by, sort=False) if by else [((), present)]:
         group = group if isinstance(group, tuple) else (group,)
         where = ", ".join(f"{c} {v!r}" for c, v in zip(by, group)) or "the table"
-        in_group = finished(runs)
+        scored = runs[runs[column].notna()]
+        in_group = finished(scored)
+        diverged = set(runs.loc[runs["status"] == "diverged", "method"]) if "status" in runs else set()
+        tried = set(scored["method"]) | diverged
         base = _per_seed(in_group, baseline, column, where)
         if base is None:
-            raise ValueError(f"versus_baseline: {where} has no finished run of the baseline {baseline!r}")
+            raise ValueError(f"versus_baseline: {where} has no finished run of the baseline {baseline!r} "
+                             f"with a value of {column!r}")
         for method in labels:
-            if method not in set(runs["method"]):
+            if method not in tried:
                 continue
             other = _per_seed(in_group, method, column, where)
             common = [] if other is None else [s for s in base.index if s in other.index]
             if len(common) < MIN_SEEDS:
                 raise ValueError(f"versus_baseline: {where}, method {method!r}: only {len(common)} seed(s) shared "
-                                 f"with {baseline!r} after dropping diverged runs; the rule of evidence needs "
+                                 f"with {baseline!r} after dropping diverged runs and runs without a value; the rule of evidence needs "
                                  f">= {MIN_SEEDS}")
             claims[(*group, method)] = paired_difference(other[common].to_numpy(), base[common].to_numpy(),
                                                          higher_is_better=higher_is_better, alpha=alpha)

@@ -1,4 +1,5 @@
-"""Tests of the benchmark runner (mmlib.benchmark): resuming, n/a and diverged runs, the log, tables, the frontier.
+"""Tests of the benchmark runner (mmlib.benchmark) and its tables (mmlib.results): resuming, n/a and diverged
+runs, the log, tables, the frontier.
 
 Bad input, killed runs, two writers and the lock live in tests/robustness/test_benchmark_faults.py.
 """
@@ -16,6 +17,9 @@ import pytest
 import torch
 
 import mmlib.benchmark as B
+import mmlib.benchmark.log as L
+import mmlib.benchmark.pool as P
+import mmlib.results as R
 from mmlib import data as D
 from mmlib import train as T
 from mmlib.methods import REGISTRY, Method
@@ -48,22 +52,22 @@ def test_pareto_frontier_on_hand_made_points():
     acc = [0.9, 0.8, 0.95, 0.7, 0.85]
     imb = [0.5, 0.2, 0.9, 0.1, 0.6]
     # 0.85/0.6 is dominated by 0.9/0.5; every other point trades accuracy for balance
-    assert B.pareto_frontier(acc, imb).tolist() == [True, True, True, True, False]
+    assert R.pareto_frontier(acc, imb).tolist() == [True, True, True, True, False]
 
 
 def test_pareto_frontier_ties_nan_and_edge_cases():
-    assert B.pareto_frontier([0.8, 0.8], [0.3, 0.3]).tolist() == [True, True]  # identical: neither dominates
-    assert B.pareto_frontier([0.8, 0.8], [0.3, 0.4]).tolist() == [True, False]  # same accuracy, less balanced
-    assert B.pareto_frontier([0.8, 0.9], [0.3, 0.3]).tolist() == [False, True]  # same balance, less accurate
-    nan = B.pareto_frontier([0.99, math.nan, 0.5], [0.0, 0.0, math.nan])
+    assert R.pareto_frontier([0.8, 0.8], [0.3, 0.3]).tolist() == [True, True]  # identical: neither dominates
+    assert R.pareto_frontier([0.8, 0.8], [0.3, 0.4]).tolist() == [True, False]  # same accuracy, less balanced
+    assert R.pareto_frontier([0.8, 0.9], [0.3, 0.3]).tolist() == [False, True]  # same balance, less accurate
+    nan = R.pareto_frontier([0.99, math.nan, 0.5], [0.0, 0.0, math.nan])
     assert nan.tolist() == [True, False, False]
-    assert B.pareto_frontier([math.nan, 0.1], [0.0, 0.9]).tolist() == [False, True]  # NaN dominates nothing
-    assert B.pareto_frontier([math.inf, 0.1], [0.0, 0.9]).tolist() == [False, True]  # nor does inf
-    assert B.pareto_frontier([0.9, 0.1], [-math.inf, 0.9]).tolist() == [False, True]
-    assert B.pareto_frontier([0.5], [0.5]).tolist() == [True]
-    assert B.pareto_frontier([], []).tolist() == []
+    assert R.pareto_frontier([math.nan, 0.1], [0.0, 0.9]).tolist() == [False, True]  # NaN dominates nothing
+    assert R.pareto_frontier([math.inf, 0.1], [0.0, 0.9]).tolist() == [False, True]  # nor does inf
+    assert R.pareto_frontier([0.9, 0.1], [-math.inf, 0.9]).tolist() == [False, True]
+    assert R.pareto_frontier([0.5], [0.5]).tolist() == [True]
+    assert R.pareto_frontier([], []).tolist() == []
     with pytest.raises(ValueError, match="same length"):
-        B.pareto_frontier([0.1, 0.2], [0.1])
+        R.pareto_frontier([0.1, 0.2], [0.1])
 
 
 def test_pareto_frontier_matches_brute_force():
@@ -72,7 +76,7 @@ def test_pareto_frontier_matches_brute_force():
         acc, imb = rng.integers(0, 5, 12) / 4, rng.integers(0, 5, 12) / 4  # many ties
         want = [not any(acc[j] >= acc[i] and imb[j] <= imb[i] and (acc[j] > acc[i] or imb[j] < imb[i])
                         for j in range(12)) for i in range(12)]
-        assert B.pareto_frontier(acc, imb).tolist() == want
+        assert R.pareto_frontier(acc, imb).tolist() == want
 
 
 # --------------------------------------------------------------------------- running and resuming
@@ -94,13 +98,13 @@ def test_interrupted_benchmark_resumes_without_recomputing(tiny, tmp_path, monke
     assert len(B.load_log(out)) == 2  # both finished runs were saved before the interruption
 
     executed = []
-    real = B._run_one
+    real = P._run_one
 
     def counting(data, job, key, fit_kw):
         executed.append((job.label, job.seed))
         return real(data, job, key, fit_kw)
 
-    monkeypatch.setattr(B, "_run_one", counting)
+    monkeypatch.setattr(P, "_run_one", counting)
     resumed = B.benchmark({"toy": tiny}, METHODS, seeds, out=out, **FIT)
     everything = [(m, s) for m in METHODS for s in seeds]
     assert sorted(executed) == sorted(set(everything) - set(finished))  # only the missing runs
@@ -118,8 +122,8 @@ def test_changed_settings_are_new_runs(tiny, tmp_path, monkeypatch):
     out = tmp_path / "b.csv"
     first = B.benchmark({"toy": tiny}, ["baseline"], [0], out=out, **FIT)
     executed = []
-    real = B._run_one
-    monkeypatch.setattr(B, "_run_one", lambda *a: executed.append(a[1].label) or real(*a))
+    real = P._run_one
+    monkeypatch.setattr(P, "_run_one", lambda *a: executed.append(a[1].label) or real(*a))
     second = B.benchmark({"toy": tiny}, ["baseline"], [0], out=out, epochs=3, batch_size=32)
     assert executed == ["baseline"]
     assert first["settings"].iloc[0] != second["settings"].iloc[0]
@@ -155,8 +159,8 @@ def test_a_corrupt_line_in_the_middle_is_skipped_and_every_valid_row_kept(tiny, 
     assert "line 2 is not valid JSON" in messages[0] and "line 4 is not a run" in messages[1]
 
     executed = []
-    real = B._run_one
-    monkeypatch.setattr(B, "_run_one", lambda *a: executed.append(a[1].seed) or real(*a))
+    real = P._run_one
+    monkeypatch.setattr(P, "_run_one", lambda *a: executed.append(a[1].seed) or real(*a))
     with pytest.warns(B.CorruptLogWarning):
         again = B.benchmark({"toy": tiny}, ["baseline"], [0, 1, 2], out=out, **FIT)
     assert executed == []  # all three valid rows reused
@@ -166,9 +170,9 @@ def test_a_corrupt_line_in_the_middle_is_skipped_and_every_valid_row_kept(tiny, 
 
 def test_appends_are_one_whole_line_per_run_flushed_to_disk(tiny, tmp_path, monkeypatch):
     writes, syncs = [], []
-    real_write, real_fsync = B.os.write, B.os.fsync
-    monkeypatch.setattr(B.os, "write", lambda fd, data: writes.append(bytes(data)) or real_write(fd, data))
-    monkeypatch.setattr(B.os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
+    real_write, real_fsync = L.os.write, L.os.fsync
+    monkeypatch.setattr(L.os, "write", lambda fd, data: writes.append(bytes(data)) or real_write(fd, data))
+    monkeypatch.setattr(L.os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
     out = tmp_path / "w.csv"
     B.benchmark({"toy": tiny}, ["baseline"], [0, 1], out=out, **FIT)
     rows = [w for w in writes if w.startswith(b'{"dataset"')]
@@ -251,7 +255,7 @@ def _fake_table() -> pd.DataFrame:
 
 
 def test_summary_orders_baseline_first_then_families_and_marks_na():
-    summary = B.summary_table(_fake_table())
+    summary = R.summary_table(_fake_table())
     assert list(summary.loc["d1"].index.get_level_values("method")) == ["baseline", "zeta", "gone", "alpha", "beta"]
     assert summary.loc[("d1", "feed-forward", "gone"), "test_acc"] == "n/a"
     assert summary.loc[("d1", "baseline", "baseline"), "test_acc"] == "0.810 ± 0.010"
@@ -259,13 +263,13 @@ def test_summary_orders_baseline_first_then_families_and_marks_na():
 
 def test_family_averages_and_frontier_table():
     table = _fake_table()
-    fam = B.family_averages(table)
+    fam = R.family_averages(table)
     assert fam.loc[("d1", "optimization"), "test_acc_mean"] == pytest.approx(0.81)
     assert fam.loc[("d1", "optimization"), "methods"] == 2
     assert fam.loc[("d1", "baseline"), "delta_test_acc"] == pytest.approx(0.0)
     assert fam.loc[("d2", "data input"), "delta_imbalance"] == pytest.approx(-0.5)
     assert "feed-forward" not in fam.loc["d1"].index  # a family whose only method was n/a has no average
-    front = B.frontier_table(table).set_index(["dataset", "method"])
+    front = R.frontier_table(table).set_index(["dataset", "method"])
     assert front.loc["d1", "on_frontier"].to_dict() == {"baseline": False, "zeta": True, "alpha": True, "beta": True}
 
 
@@ -314,19 +318,19 @@ def test_a_diverged_run_is_kept_in_the_log_and_left_out_of_means_and_the_frontie
                                     "step 2").all()
     assert bad[["test_acc", "imbalance", "val_acc"]].isna().all().all()  # no scores, not 0
     assert len(B.load_log(out)) == 4  # recorded like any finished run
-    assert B.diverged_runs(table)[["method", "seed"]].values.tolist() == [["blows_up", 0], ["blows_up", 1]]
-    assert B.diverged_runs(table[table["method"] == "baseline"]).empty
+    assert R.diverged_runs(table)[["method", "seed"]].values.tolist() == [["blows_up", 0], ["blows_up", 1]]
+    assert R.diverged_runs(table[table["method"] == "baseline"]).empty
 
-    assert list(B.method_means(table)["method"]) == ["baseline"]
-    assert list(B.frontier_table(table)["method"]) == ["baseline"]
-    assert "learning objective" not in B.family_averages(table).loc["toy"].index
-    summary = B.summary_table(table)
+    assert list(R.method_means(table)["method"]) == ["baseline"]
+    assert list(R.frontier_table(table)["method"]) == ["baseline"]
+    assert "learning objective" not in R.family_averages(table).loc["toy"].index
+    summary = R.summary_table(table)
     assert summary.loc[("toy", "learning objective", "blows_up"), "test_acc"] == "diverged"
-    assert summary.loc[("toy", "learning objective", "blows_up"), "seeds"] == 0
+    assert summary.loc[("toy", "learning objective", "blows_up"), "n"] == 0
 
     executed = []
-    real = B._run_one
-    monkeypatch.setattr(B, "_run_one", lambda *a: executed.append(a[1].label) or real(*a))
+    real = P._run_one
+    monkeypatch.setattr(P, "_run_one", lambda *a: executed.append(a[1].label) or real(*a))
     again = B.benchmark({"toy": tiny}, specs, [0, 1], out=out, **FIT)
     assert executed == []  # a resume does not train a diverged run again
     _same(again, table)
@@ -338,25 +342,26 @@ class BreaksTheWeightsAtTheEnd(Method):
 
     name = "breaks_the_weights"
 
-    def on_epoch_end(self, model, state):
+    def on_epoch_end(self, *args):  # (state), or (model, state) before the hooks took the state alone
+        state = args[-1]
         if state.epoch == state.epochs - 1:
             with torch.no_grad():
-                next(model.parameters()).fill_(math.nan)
+                next(state.model.parameters()).fill_(math.nan)
 
 
 def test_a_run_whose_trained_weights_are_not_finite_counts_as_diverged(tiny):
     table = B.benchmark({"toy": tiny}, {"broken": BreaksTheWeightsAtTheEnd}, [0], select="last", **FIT)
     assert list(table["status"]) == ["diverged"] and "non-finite" in table["note"].iloc[0]
-    assert B.frontier_table(table).empty and len(B.diverged_runs(table)) == 1
+    assert R.frontier_table(table).empty and len(R.diverged_runs(table)) == 1
 
 
 def test_diverged_runs_never_count_even_if_their_numbers_look_good():
     table = _fake_table()
     fake = table[table["method"] == "alpha"].assign(method="nan_run", status="diverged", test_acc=0.99, imbalance=0.0)
     both = pd.concat([table, fake], ignore_index=True)
-    assert "nan_run" not in set(B.frontier_table(both)["method"])
-    pd.testing.assert_frame_equal(B.family_averages(both), B.family_averages(table))
-    assert len(B.diverged_runs(both)) == len(fake)
+    assert "nan_run" not in set(R.frontier_table(both)["method"])
+    pd.testing.assert_frame_equal(R.family_averages(both), R.family_averages(table))
+    assert len(R.diverged_runs(both)) == len(fake)
 
 
 FIT_RAISES = "on_nonfinite" in inspect.signature(T.fit).parameters  # mmlib.train's finite-loss check
@@ -374,7 +379,7 @@ def test_a_learning_rate_that_diverges_is_reported_by_the_command_line(tmp_path,
     assert "2 of 2 runs diverged" in printed
     table = pd.read_csv(out)
     assert list(table["status"]) == ["diverged", "diverged"] and "test_acc" not in table  # no scores at all
-    assert B.frontier_table(table).empty
+    assert R.frontier_table(table).empty
 
 
 def test_run_row_records_a_diverged_run_without_scores(tiny):

@@ -173,6 +173,12 @@ def test_versus_baseline_skips_not_applicable_methods_and_checks_the_baseline():
     assert "na" not in set(out["method"])
     with pytest.raises(ValueError, match="baseline"):
         R.versus_baseline(table[table["method"] != "baseline"], "test_acc")
+    as_read_back = pd.concat([table, na.assign(status=math.nan)], ignore_index=True)  # "n/a" in a CSV reads as NaN
+    assert "na" not in set(R.versus_baseline(as_read_back, "test_acc")["method"])
+    gone = table[~((table["dataset"] == "d1") & (table["method"] == "clear"))]
+    all_diverged = table[(table["dataset"] == "d1") & (table["method"] == "clear")].assign(status="diverged")
+    with pytest.raises(ValueError, match=r"dataset 'd1', method 'clear': only 0 seed"):
+        R.versus_baseline(pd.concat([gone, all_diverged]), "test_acc")
     with pytest.raises(ValueError, match="several runs"):
         R.versus_baseline(pd.concat([table, table.iloc[:1]]), "test_acc")
 

@@ -1,6 +1,6 @@
 """Checks of exercise 07. Each takes the learner's function (or class) and raises AssertionError(hint).
 
-The reference frontier is mmlib.benchmark.pareto_frontier, the one chapter 07 draws; the
+The reference frontier is mmlib.results.pareto_frontier, the one chapter 07 draws; the
 learner's method is run through mmlib.benchmark.benchmark on a small synthetic data set.
 The two function checks run a hand-made case first (its hint is the readable one), then a
 random case drawn from a fresh seed at every grading, so that no hard-coded answer can pass;
@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from mmlib.benchmark import benchmark
-from mmlib.benchmark import pareto_frontier as reference_frontier
 from mmlib.data import load
 from mmlib.methods import FAMILIES, Method
+from mmlib.results import pareto_frontier as reference_frontier
 
 _FIT = {"epochs": 3, "batch_size": 32}
 
