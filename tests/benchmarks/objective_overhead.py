@@ -24,20 +24,18 @@ import torch
 from mmlib.data import load
 from mmlib.methods import get
 from mmlib.models import build_model
-from mmlib.train import OPTIMIZERS, TrainState, seed_everything, train_epoch
+from mmlib.train import TrainState, seed_everything, train_epoch
 
 METHODS = ["baseline", "mmpareto", "mmcosine", "umt", "gblending", "cml", "mbsd", "lfm"]
 
 
 def time_method(data, name: str, epochs: int, seed: int = 0) -> tuple[float, float, int]:
     """(set-up seconds, training seconds, optimisation steps) of ``epochs`` epochs of method ``name``."""
-    generator = seed_everything(seed)
+    seed_everything(seed)
     model = build_model(data)
     method = get(name, **({"teacher_epochs": epochs} if name == "umt" else {}))
-    optimizer = OPTIMIZERS["sgd"](list(model.parameters()), 0.05, 1e-4)
-    state = TrainState(model, data, optimizer, generator, epochs, 64)
     started = time.perf_counter()
-    method.setup(state)
+    state = TrainState.start(model, data, method, epochs=epochs, batch_size=64, seed=seed)  # as fit sets a run up
     setup_seconds = time.perf_counter() - started
     model.train()
     started = time.perf_counter()

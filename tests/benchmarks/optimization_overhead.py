@@ -25,19 +25,17 @@ import torch
 from mmlib.data import load
 from mmlib.methods import get
 from mmlib.models import build_model
-from mmlib.train import OPTIMIZERS, TrainState, seed_everything, train_epoch
+from mmlib.train import TrainState, seed_everything, train_epoch
 
 METHODS = ["baseline", "ogm_ge", "agm", "pmr", "inforeg", "reconboost", "relearning"]
 
 
 def time_epochs(data, name: str, epochs: int, seed: int = 0, method_kw: dict | None = None) -> tuple[float, int]:
     """Seconds and optimisation steps of ``epochs`` training epochs of method ``name``."""
-    generator = seed_everything(seed)
+    seed_everything(seed)
     model = build_model(data)
     method = get(name, **(method_kw or {}))
-    optimizer = OPTIMIZERS["sgd"](list(model.parameters()), 0.05, 1e-4)
-    state = TrainState(model, data, optimizer, generator, epochs, 64)
-    method.setup(state)
+    state = TrainState.start(model, data, method, epochs=epochs, batch_size=64, seed=seed)  # as fit sets a run up
     model.train()
     started = time.perf_counter()
     for epoch in range(epochs):
