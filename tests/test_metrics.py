@@ -82,7 +82,7 @@ def test_shared_term_shrinks_with_any_confident_modality():
     assert shared_term_size({}, 6) == pytest.approx(5 / 6)
 
 
-def test_gradient_norms_zero_before_backward():
-    data = load("mfeat")
+def test_gradient_norms_zero_before_backward(mfeat):
+    data = mfeat
     model = build_model(data)
     assert gradient_norms(model) == {"fac": 0.0, "zer": 0.0}

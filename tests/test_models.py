@@ -30,8 +30,8 @@ def test_concat_logits_are_head_slices_plus_shared_bias():
     torch.testing.assert_close(out.logits["zer"], expected)
 
 
-def test_build_model_errors_list_valid_choices():
-    data = load("mfeat")
+def test_build_model_errors_list_valid_choices(mfeat):
+    data = mfeat
     with pytest.raises(KeyError, match="valid fusions"):
         build_model(data, fusion="film")
     with pytest.raises(KeyError, match="valid"):
