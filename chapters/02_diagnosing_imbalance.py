@@ -15,8 +15,10 @@
 #    followed over training.
 #
 # **Claim.** Joint training leaves the weaker modality's encoder *worse* than training
-# it alone: on mfeat's `fac` + `zer` views, the probe on the jointly trained `zer`
-# encoder is several points below the probe on a `zer` encoder trained by itself.
+# it alone: a linear probe on the jointly trained weak encoder scores below a probe on the
+# same encoder trained by itself. Section 4 tests this on both data sets with the
+# course's rule of evidence — and finds it clear on synthetic but, with three seeds, not
+# established on mfeat's `fac` + `zer` views.
 
 # %% tags=["parameters"]
 SEEDS = [0, 1, 2]  # seeds of every comparison (mean ± std over them)
@@ -30,8 +32,10 @@ import pandas as pd
 
 from mmlib.book import record
 from mmlib.data import load
+from mmlib.experiment import compare
 from mmlib.metrics import imbalance, probe_encoders, shapley_contributions
-from mmlib.train import run, train_unimodal
+from mmlib.results import adjust, mean_std, paired_difference, summarize
+from mmlib.train import run
 
 datasets = {"synthetic": load("synthetic"), "mfeat": load("mfeat", views=VIEWS)}
 for data in datasets.values():
@@ -90,44 +94,46 @@ fig.tight_layout()
 # score it on the test split (`mmlib.metrics.probe_encoders`). Do this for the encoders of
 # the joint model and for the same architecture trained on one modality alone. If joint
 # training under-trains the weak encoder, its joint probe is lower than its alone probe.
+#
+# One call of `mmlib.experiment.compare` (the course's one loop over data sets, methods and
+# seeds) trains the joint models and every modality alone — each alone "data set" is
+# `data.select([m])` — and `keep_runs=True` keeps the trained models for the probes.
 
 # %%
+alone_data = {(name, m): data.select([m]) for name, data in datasets.items() for m in data.modality_names}
+runs_table, runs = compare({**datasets, **{f"{name}: {m} alone": d for (name, m), d in alone_data.items()}},
+                           ["baseline"], SEEDS, keep_runs=True, epochs=EPOCHS, progress=False)
+final = runs_table.set_index(["dataset", "seed"])
 rows = []
-for name, data in datasets.items():
+for (name, m), alone_subset in alone_data.items():
     for seed in SEEDS:
-        joint = run(data, "baseline", seed=seed, epochs=EPOCHS)
-        joint_probe = probe_encoders(joint.model, data, seed=seed)
-        shapley = shapley_contributions(joint.model, data, "test")
-        for m in data.modality_names:
-            alone = train_unimodal(data, m, seed=seed, epochs=EPOCHS)
-            alone_probe = probe_encoders(alone.model, data.select([m]), seed=seed)[m]
-            rows.append({
-                "dataset": name, "modality": m, "seed": seed,
-                "joint fused acc": joint.history.final["test_acc"],
-                "joint slice acc": joint.history.final[f"test_acc_{m}"],
-                "joint probe": joint_probe[m],
-                "alone acc": alone.history.final["test_acc"],
-                "alone probe": alone_probe,
-                "shapley": shapley[m],
-            })
+        joint, alone = runs[name, "baseline", seed], runs[f"{name}: {m} alone", "baseline", seed]
+        rows.append({
+            "dataset": name, "modality": m, "seed": seed,
+            "joint fused acc": final.loc[(name, seed), "test_acc"],
+            "joint slice acc": final.loc[(name, seed), f"test_acc_{m}"],
+            "joint probe": probe_encoders(joint.model, datasets[name], seed=seed)[m],
+            "alone acc": final.loc[(f"{name}: {m} alone", seed), "test_acc"],
+            "alone probe": probe_encoders(alone.model, alone_subset, seed=seed)[m],
+            "shapley": final.loc[(name, seed), f"shapley_{m}"],
+        })
 table = pd.DataFrame(rows)
 table["probe gap (alone - joint)"] = table["alone probe"] - table["joint probe"]
 columns = ["joint fused acc", "joint slice acc", "joint probe", "alone acc", "alone probe",
            "probe gap (alone - joint)", "shapley"]
-summary = table.groupby(["dataset", "modality"], sort=False)[columns].agg(["mean", "std"])
-summary.round(3)
+summarize(table, columns, by=("dataset", "modality"))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for ax, name in zip(axes, datasets):
-    sub = summary.loc[name]
-    x = np.arange(len(sub))
+    sub = {c: mean_std(table, c, by=("dataset", "modality")).loc[name] for c in columns}
+    x = np.arange(len(sub["joint probe"]))
     for offset, column, color in [(-0.2, "joint probe", "tab:purple"), (0.2, "alone probe", "tab:gray")]:
-        ax.bar(x + offset, sub[(column, "mean")], 0.4, yerr=sub[(column, "std")], capsize=3,
+        ax.bar(x + offset, sub[column]["mean"], 0.4, yerr=sub[column]["std"], capsize=3,
                label=column, color=color)
-    ax.scatter(x - 0.2, sub[("joint slice acc", "mean")], marker="_", s=400, color="black",
+    ax.scatter(x - 0.2, sub["joint slice acc"]["mean"], marker="_", s=400, color="black",
                label="joint slice acc", zorder=3)
-    ax.set_xticks(x, sub.index)
+    ax.set_xticks(x, sub["joint probe"].index)
     ax.set(title=f"{name}: what each encoder knows", ylabel="test accuracy", ylim=(0, 1.05))
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(axis="y", alpha=0.3)
@@ -137,15 +143,16 @@ fig.tight_layout()
 # Two different stories come out of the probes:
 #
 # * On **mfeat**, the jointly trained `zer` encoder has learned *something* — its probe
-#   is far above its slice accuracy, so the head under-uses it — but it has learned
-#   *less* than a `zer` encoder trained alone: joint training under-trains it.
+#   is far above its slice accuracy, so the head under-uses it — and on average its probe
+#   is a few points below that of a `zer` encoder trained alone. Whether that gap is more
+#   than seed-to-seed noise is for the check in section 4 to say.
 # * On **synthetic**, the gap is dramatic: the visual encoder inside the joint model holds
 #   only a fraction of what the same encoder learns alone, and its slice of the head is at
 #   chance. The strong modality has switched the weak one's learning off, as chapter 1
 #   predicted.
 #
-# The strong modality loses little or nothing (its gap is near zero): imbalance is a
-# problem of the weak modality.
+# The strong modality's own probe gap is within about a point on average on both data
+# sets (the chapter does not test it): the harm shows in the weak modality.
 #
 # ## 3. Shapley contributions
 #
@@ -160,44 +167,76 @@ fig.tight_layout()
 # $m$ adds first" and "what $m$ adds last".
 
 # %%
-summary[["shapley"]].round(3)
+summarize(table, ["shapley"], by=("dataset", "modality"))
 
 # %% [markdown]
 # ## 4. Check
 #
-# The claims of this chapter, each asserted with its uncertainty over the seeds (paired
-# by seed; `se` is the standard error of the mean gap):
-# 1. on mfeat, the weak view's (`zer`) probe after joint training is below its probe after
-#    training alone by more than two standard errors — and by at least two points;
-# 2. on synthetic, the same holds for the visual encoder;
-# 3. the strong modality gets the larger Shapley contribution on both data sets.
+# The course has one rule for calling a difference *clear* (`mmlib.results`): a two-sided
+# paired t-test over seeds (a joint run and an alone run with the same seed share the data
+# split and the initial weights), Holm-corrected across one family of claims, reported as
+# the mean difference with its 95 % confidence interval and the number of seeds `n`. A
+# difference the test does not establish is "not established" — never "no effect".
+# The chapter's four claims form one family:
+# 1. on mfeat, the weak view's (`zer`) probe is higher after training alone than after
+#    joint training (difference alone − joint);
+# 2. on synthetic, the same for the visual encoder;
+# 3. on each data set, the strong modality's Shapley contribution is higher than the
+#    weak one's (difference strong − weak).
+#
+# Before the rule, this chapter asked for a gap above two standard errors and two points,
+# and called the mfeat gap established; the paired t-test with three seeds does not.
 
 # %%
-def gap_stats(dataset, modality):
-    gaps = table[(table.dataset == dataset) & (table.modality == modality)]["probe gap (alone - joint)"]
-    return gaps.mean(), gaps.std(ddof=1) / np.sqrt(len(gaps))
-
-
 weak = {"mfeat": VIEWS[1], "synthetic": "visual"}
 strong = {"mfeat": VIEWS[0], "synthetic": "audio"}
-gaps = {name: gap_stats(name, weak[name]) for name in datasets}
-for name, (mean, se) in gaps.items():
-    print(f"{name:9s} {weak[name]:6s} probe gap alone - joint = {mean:.3f} ± {se:.3f} (se, {len(SEEDS)} seeds)")
-mean_shapley = table.groupby(["dataset", "modality"])["shapley"].mean()
+
+
+def per_seed(dataset, modality, column):
+    """One value per seed (in SEEDS order) of ``column`` for one data set and modality."""
+    rows = table[(table.dataset == dataset) & (table.modality == modality)].set_index("seed")
+    return rows.loc[SEEDS, column].to_numpy()
+
+
+evidence = adjust({
+    **{f"{name}: {weak[name]} probe higher alone than jointly": paired_difference(
+        per_seed(name, weak[name], "alone probe"), per_seed(name, weak[name], "joint probe")) for name in datasets},
+    **{f"{name}: {strong[name]} Shapley above {weak[name]}": paired_difference(
+        per_seed(name, strong[name], "shapley"), per_seed(name, weak[name], "shapley")) for name in datasets},
+})
+pd.DataFrame([{"claim": claim, "n": e.n, "mean_diff": e.mean, "ci_low": e.low, "ci_high": e.high, "p": e.p,
+               "p_holm": e.p_adjusted, "verdict": e.verdict} for claim, e in evidence.items()]).round(3)
+
+# %% [markdown]
+# Each line of the table is one claim: `mean_diff` is the mean over seeds of the paired
+# difference, `[ci_low, ci_high]` its 95 % confidence interval, `p_holm` the p-value after
+# Holm's correction across the four claims. A verdict "better" means the first quantity
+# is clearly the larger.
+#
+# Three claims pass. On synthetic the visual probe is about 0.49 higher alone than jointly
+# (95 % CI roughly [+0.26, +0.72], n = 3), and the strong modality's Shapley contribution is
+# clearly the larger on both data sets. On mfeat the weak view's probe is about 0.04
+# higher alone, but the interval, roughly [−0.02, +0.10] with n = 3 (p ≈ 0.11), still
+# includes zero: the rule does **not establish** that joint training under-trains `zer` on
+# mfeat. That is not evidence of "no effect" either — the same interval allows a gap of
+# ten points. The seed-to-seed spread of the joint `zer` probe is what keeps it open; more
+# seeds (`SEEDS = [0, 1, 2, 3, 4, 5]`) would narrow the interval.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-claim_mfeat = gaps["mfeat"][0] > max(2 * gaps["mfeat"][1], 0.02)
-claim_synthetic = gaps["synthetic"][0] > max(2 * gaps["synthetic"][1], 0.02)
-claim_shapley = all(mean_shapley[name, strong[name]] > mean_shapley[name, weak[name]] for name in datasets)
-assert claim_mfeat and claim_synthetic and claim_shapley
-print("mfeat: weak view's probe is lower after joint training (> 2 se, >= 2 points):", claim_mfeat)
-print("synthetic: visual encoder's probe is lower after joint training:", claim_synthetic)
-print("the strong modality has the larger Shapley contribution on both:", claim_shapley)
+verdicts = {claim: e.verdict for claim, e in evidence.items()}
+assert verdicts["synthetic: visual probe higher alone than jointly"] == "better", verdicts
+assert verdicts[f"mfeat: {VIEWS[1]} probe higher alone than jointly"] == "not established", verdicts
+assert all(verdicts[f"{name}: {strong[name]} Shapley above {weak[name]}"] == "better" for name in datasets), verdicts
+for claim, verdict in verdicts.items():
+    print(f"{claim}: {verdict}")
 
 # %%
-record(mfeat_weak_probe_gap=round(float(gaps["mfeat"][0]), 3),
-       synthetic_weak_probe_gap=round(float(gaps["synthetic"][0]), 3),
+mfeat_gap = evidence[f"mfeat: {VIEWS[1]} probe higher alone than jointly"]
+synthetic_gap = evidence["synthetic: visual probe higher alone than jointly"]
+record(mfeat_weak_probe_gap=round(mfeat_gap.mean, 3), mfeat_weak_probe_gap_ci=[round(mfeat_gap.low, 3),
+       round(mfeat_gap.high, 3)], mfeat_weak_probe_gap_verdict=mfeat_gap.verdict,
+       synthetic_weak_probe_gap=round(synthetic_gap.mean, 3), synthetic_weak_probe_gap_verdict=synthetic_gap.verdict,
        mfeat_joint_acc=round(float(table[table.dataset == "mfeat"]["joint fused acc"].mean()), 3))
 
 # %% [markdown]
@@ -205,7 +244,9 @@ record(mfeat_weak_probe_gap=round(float(gaps["mfeat"][0]), 3),
 #
 # * **Per-modality accuracy** (head slices) shows who drives the decision, but not why.
 # * **Linear probes** separate "the encoder learned little" from "the head ignores it". On
-#   both data sets the weak modality's encoder learns less jointly than alone.
+#   synthetic the weak (visual) encoder clearly learns less jointly than alone; on mfeat
+#   its probe is lower on average, but with three seeds the rule does not establish it
+#   (see the check). More seeds (`SEEDS`) would tell whether the mfeat gap is real.
 # * **Shapley contributions** share the fused accuracy out between modalities; their
 #   **imbalance** rises early in training and stays high.
 # * These are the instruments every later chapter uses to ask of a remedy: did the weak
