@@ -29,9 +29,11 @@
 # **Claim.** On our synthetic audio-visual data a tiny fusion transformer puts almost
 # all its attention on audio — even on the samples whose audio is pure noise — and its
 # visual share of the prediction stays at chance. Rotating the query toward the
-# neglected modality's keys (RollingQ) breaks the loop: attention is shared, the visual
-# contribution comes alive and fused accuracy rises. On mfeat, where attention is not
-# captured by one view, rotation does not help.
+# neglected modality's keys (RollingQ) shares the attention and lifts the visual
+# contribution off chance level; whether that gain — and a gain in fused accuracy — is
+# *established* over three seeds is what the check asks, with the course's rule of
+# evidence. (It is not: the gains are there on average, too variable to pass.) On mfeat,
+# where attention is not captured by one view, rotation shows no gain.
 
 # %% tags=["parameters"]
 SEEDS = [0, 1, 2]  # training seeds of every comparison
@@ -43,21 +45,23 @@ SIGMA = 2.0  # RollingQ: how hard the target leans toward the neglected modality
 MAX_ROTATIONS = 3  # RollingQ: at most this many rotations per run
 
 # %%
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 
 from mmlib.book import record
 from mmlib.data import load
-from mmlib.experiment import summarize
+from mmlib.experiment import compare
 from mmlib.methods.rollingq import rebalanced_target, rotation_matrix
-from mmlib.metrics import shapley_contributions
-from mmlib.train import seed_everything
-from mmlib.transformer import attention_imbalance_ratio, attention_on, build_transformer, run_transformer
+from mmlib.results import adjust, paired_difference, summarize
+from mmlib.transformer import AttentionTrace, attention_imbalance_ratio, attention_on, build_transformer
 
 torch.set_num_threads(1)  # models this small run fastest (and reproducibly) on one thread
 ROLLINGQ = {"beta": BETA, "sigma": SIGMA, "max_rotations": MAX_ROTATIONS}
+# every transformer of the chapter: built by build_transformer, trained with Adam (SGD trains it badly)
+TRANSFORMER = {"build": partial(build_transformer, dim=DIM), "optimizer": "adam", "lr": 2e-3, "progress": False}
 synthetic = load("synthetic")
 mfeat = load("mfeat")
 
@@ -83,7 +87,7 @@ mfeat = load("mfeat")
 # with $\bar k_m(x)$ the mean key of modality $m$ in sample $x$. Before any training:
 
 # %%
-seed_everything(0)
+torch.manual_seed(0)  # one fixed initialisation to look at; nothing is trained here
 untrained = build_transformer(synthetic, dim=DIM)
 attention = attention_on(untrained, synthetic, "val")
 air0 = attention_imbalance_ratio(attention.query, attention.mean_keys["audio"], attention.mean_keys["visual"])
@@ -94,20 +98,23 @@ print(f"untrained: AIR = {air0:+.2f}; attention mass audio {mass0['audio']:.2f},
 # %% [markdown]
 # ## 2. Training: the query chooses audio, and keeps choosing it
 #
-# We train the transformer with plain joint training (`baseline`) on three seeds and
-# record, after every epoch, the AIR and the attention mass on each modality
-# (`run_transformer` does this on the validation split).
+# We train the transformer with plain joint training (`baseline`) — and, for section 3,
+# with RollingQ — on three seeds (`compare` with `build=build_transformer`), and record,
+# after every epoch, the AIR and the attention mass on each modality on the validation
+# split (`AttentionTrace`, a training callback).
 
 # %%
 def train_all(data, name, epochs):
-    runs = {}
-    for label, method, kw in [("baseline", "baseline", {}), ("rollingq", "rollingq", ROLLINGQ)]:
-        runs[label] = [run_transformer(data, method, seed=s, dim=DIM, method_kw=kw, epochs=epochs, progress=False)
-                       for s in SEEDS]
-    return runs
+    """Baseline and RollingQ on every seed; returns compare's table and {label: [run per seed]}."""
+    trace = AttentionTrace("val")
+    table, runs = compare({name: data}, {"baseline": "baseline", "rollingq": ("rollingq", ROLLINGQ)}, SEEDS,
+                          keep_runs=True, callback=trace, epochs=epochs, **TRANSFORMER)
+    for r in runs.values():
+        trace.annotate(r)
+    return table, {label: [runs[(name, label, s)] for s in SEEDS] for label in ("baseline", "rollingq")}
 
 
-runs = train_all(synthetic, "synthetic", EPOCHS)
+synthetic_table, runs = train_all(synthetic, "synthetic", EPOCHS)
 baseline_runs = runs["baseline"]
 audio_mass = np.array([r.history["val_attention_audio"] for r in baseline_runs])
 print("attention mass on audio, epochs 1, 5, 10, 20 (mean over seeds):",
@@ -190,26 +197,22 @@ plt.tight_layout(); plt.show()
 # ## 4. Results over seeds — and on real data
 
 # %%
-def table(runs, data, name):
-    rows = []
-    for label, group in runs.items():
-        for r, s in zip(group, SEEDS):
-            a, b = data.modality_names
-            att = attention_on(r.model, data, "test")
-            row = {"dataset": name, "method": label, "seed": s, "test_acc": r.history.final["test_acc"],
-                   f"test_acc_{a}": r.history.final[f"test_acc_{a}"], f"test_acc_{b}": r.history.final[f"test_acc_{b}"],
-                   f"attention_{a}": float(att.mass()[a].mean()),
-                   "air": attention_imbalance_ratio(att.query, att.mean_keys[a], att.mean_keys[b])}
-            row.update({f"shapley_{m}": v for m, v in shapley_contributions(r.model, data, "test").items()})
-            if name == "synthetic":
-                row["attention_gap"] = np.subtract(*attention_gap(r))
-            rows.append(row)
-    return pd.DataFrame(rows)
+def add_attention(table, runs, data):
+    """compare's table (test accuracies, Shapley values) plus the test-split attention of every run."""
+    a, b = data.modality_names
+    for i, row in table.iterrows():
+        r = runs[row["method"]][SEEDS.index(row["seed"])]
+        att = attention_on(r.model, data, "test")
+        table.loc[i, f"attention_{a}"] = float(att.mass()[a].mean())
+        table.loc[i, "air"] = attention_imbalance_ratio(att.query, att.mean_keys[a], att.mean_keys[b])
+        if data is synthetic:
+            table.loc[i, "attention_gap"] = np.subtract(*attention_gap(r))
+    return table
 
 
-synthetic_table = table(runs, synthetic, "synthetic")
-mfeat_runs = train_all(mfeat, "mfeat", MFEAT_EPOCHS)
-mfeat_table = table(mfeat_runs, mfeat, "mfeat")
+synthetic_table = add_attention(synthetic_table, runs, synthetic)
+mfeat_table, mfeat_runs = train_all(mfeat, "mfeat", MFEAT_EPOCHS)
+mfeat_table = add_attention(mfeat_table, mfeat_runs, mfeat)
 summarize(synthetic_table, ["test_acc", "test_acc_audio", "test_acc_visual", "attention_audio", "air",
                             "attention_gap", "shapley_visual"], digits=2)
 
@@ -224,38 +227,57 @@ summarize(mfeat_table, ["test_acc", "test_acc_fac", "test_acc_zer", "attention_f
 # %% [markdown]
 # ## 5. Check
 #
-# The claims, with their uncertainty (three seeds; a difference counts only when it is
-# larger than the seed-to-seed spread).
+# Two kinds of claims. What the baseline *does* is described by its mean over the seeds
+# against fixed levels. What RollingQ *changes* is judged by the course's rule of
+# evidence (`mmlib.results`): a paired t-test over the seeds, RollingQ minus baseline
+# seed by seed, Holm-corrected across the four comparisons below as one family; a
+# difference is "better"/"worse" only when the corrected p is below 0.05, otherwise it is
+# "not established" (with three seeds a real difference can fail to pass). Until this
+# chapter used the rule, a difference counted when it exceeded the seed-to-seed spread.
+
+# %%
+def per_seed(frame, method, column):
+    return frame[frame.method == method].sort_values("seed")[column].to_numpy()
+
+
+def mean(frame, method, column):
+    return float(per_seed(frame, method, column).mean())
+
+
+base_att = mean(synthetic_table, "baseline", "attention_audio")
+base_vis, rq_vis = mean(synthetic_table, "baseline", "test_acc_visual"), mean(synthetic_table, "rollingq", "test_acc_visual")
+base_acc, rq_acc = mean(synthetic_table, "baseline", "test_acc"), mean(synthetic_table, "rollingq", "test_acc")
+base_gap = mean(synthetic_table, "baseline", "attention_gap")
+m_base, m_rq = mean(mfeat_table, "baseline", "test_acc"), mean(mfeat_table, "rollingq", "test_acc")
+
+described = {
+    "baseline attention on audio above 0.9": base_att > 0.9,
+    "baseline attention on audio barely moves with audio corruption (mean gap < 0.05)": abs(base_gap) < 0.05,
+    "baseline visual share near chance (< 0.25)": base_vis < 0.25,
+}
+evidence = adjust({
+    "rollingq vs baseline, synthetic: visual share": paired_difference(
+        per_seed(synthetic_table, "rollingq", "test_acc_visual"), per_seed(synthetic_table, "baseline", "test_acc_visual")),
+    "rollingq vs baseline, synthetic: fused accuracy": paired_difference(
+        per_seed(synthetic_table, "rollingq", "test_acc"), per_seed(synthetic_table, "baseline", "test_acc")),
+    "rollingq vs baseline, synthetic: attention gap (clean - corrupted)": paired_difference(
+        per_seed(synthetic_table, "rollingq", "attention_gap"), per_seed(synthetic_table, "baseline", "attention_gap")),
+    "rollingq vs baseline, mfeat: fused accuracy": paired_difference(
+        per_seed(mfeat_table, "rollingq", "test_acc"), per_seed(mfeat_table, "baseline", "test_acc")),
+})
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def stats(frame, method, column):
-    values = frame.loc[frame.method == method, column]
-    return values.mean(), values.std()
+for claim, holds in described.items():
+    print(f"{holds!s:5}  {claim}")
+for claim, e in evidence.items():
+    print(f"{e.verdict:15}  {claim}: {e.mean:+.2f} [{e.low:+.2f}, {e.high:+.2f}] n={e.n}, "
+          f"Holm p={e.p_adjusted:.2f}")
 
-
-base_att, _ = stats(synthetic_table, "baseline", "attention_audio")
-base_vis, _ = stats(synthetic_table, "baseline", "test_acc_visual")
-rq_vis, _ = stats(synthetic_table, "rollingq", "test_acc_visual")
-base_acc, base_sd = stats(synthetic_table, "baseline", "test_acc")
-rq_acc, rq_sd = stats(synthetic_table, "rollingq", "test_acc")
-base_gap, _ = stats(synthetic_table, "baseline", "attention_gap")
-rq_gap, _ = stats(synthetic_table, "rollingq", "attention_gap")
-m_base, m_base_sd = stats(mfeat_table, "baseline", "test_acc")
-m_rq, m_rq_sd = stats(mfeat_table, "rollingq", "test_acc")
-
-claims = {
-    "baseline attention on audio above 0.9": base_att > 0.9,
-    "baseline attention ignores audio corruption (gap < 0.05)": abs(base_gap) < 0.05,
-    "baseline visual share near chance (< 0.25)": base_vis < 0.25,
-    "rollingq raises the visual share by > 0.1": rq_vis - base_vis > 0.1,
-    "rollingq beats baseline on synthetic beyond the seed spread": rq_acc - base_acc > max(base_sd, rq_sd),
-    "rollingq attention reacts more to corrupted audio": rq_gap > base_gap,
-    "no gain on mfeat beyond the seed spread": m_rq - m_base < max(m_base_sd, m_rq_sd),
-}
-for claim, holds in claims.items():
-    print(f"{claim}: {holds}")
-assert all(claims.values()), claims
+# %%
+assert all(described.values()), described
+# the rule's verdicts on these seeded runs (see the text below; none of RollingQ's differences passes)
+assert all(e.verdict == "not established" for e in evidence.values()), {c: str(e) for c, e in evidence.items()}
 
 # %%
 record(synthetic_baseline_acc=round(base_acc, 3), synthetic_rollingq_acc=round(rq_acc, 3),
@@ -271,16 +293,24 @@ record(synthetic_baseline_acc=round(base_acc, 3), synthetic_rollingq_acc=round(r
 #   head with weights near zero, and samples with useless audio get the same treatment as
 #   clean ones. The additive decomposition of chapter 1 still applies, now weighted by
 #   attention: a modality that gets little attention gets little gradient.
-# * Rotating the query (three times at most, when |AIR| > β) is enough to break the
-#   loop at this scale: attention is shared, the visual share of the logits leaves chance
-#   level and fused accuracy rises by a few points. The first rotation overshoots (AIR
-#   turns negative) and later training pulls it back; how much the attention now reacts
+# * Rotating the query (three times at most, when |AIR| > β) loosens the loop at this
+#   scale: attention is shared (about 0.6 on audio instead of 1.0) and the visual share of
+#   the logits leaves chance level in every seed. But the rule of evidence establishes
+#   none of RollingQ's gains: the visual share rises by +0.22 [+0.10, +0.35] (n = 3), whose
+#   interval excludes zero on its own but does not survive Holm's correction over the four
+#   comparisons; fused accuracy by +0.03 [−0.01, +0.07]; the attention's reaction to
+#   corrupted audio by +0.12 [−0.21, +0.45]. Before this chapter used the rule, the first
+#   two counted as gains because they exceeded the seed-to-seed spread. So: a likely
+#   effect on the visual share, a possible one on accuracy, and three seeds are too few to
+#   say more — set `SEEDS = list(range(8))` to find out. The first rotation overshoots
+#   (AIR turns negative) and later training pulls it back; how much the attention reacts
 #   to the corrupted samples varies a lot between seeds — the dynamic property comes back
-#   only partly.
+#   at most partly.
 # * On mfeat the picture is different: no view captures the query (`fac` gets *less*
 #   attention than its share of the tokens and the AIR is negative), the transformer is weaker than
-#   the concatenation model of chapter 2, and rotation brings nothing. RollingQ fixes a
-#   specific failure — a query locked on one modality — not imbalance in general.
+#   the concatenation model of chapter 2, and a difference from rotation is not
+#   established (−0.01 [−0.03, +0.01] in fused accuracy). RollingQ targets a specific
+#   failure — a query locked on one modality — not imbalance in general.
 #
 # **Try it.** Set `MAX_ROTATIONS = 0` (RollingQ without rotation is the baseline), or
 # `SIGMA = 0.2` (a gentle target close to the bisector): how much of the gain remains?
