@@ -28,14 +28,22 @@
 #
 # (0: both modalities contribute equally; 1: one does all the work), and the wall time.
 #
-# **Claim.** On the synthetic data, where the baseline ignores a modality it needs, several
-# remedies are both more accurate and more balanced than the baseline; on mfeat, where the
-# strong view alone is nearly enough, most remedies make the model more balanced without
-# making it more accurate: balance and accuracy part ways.
+# **What "clearly" means.** This chapter calls a method clearly more accurate (or more
+# balanced) than the baseline only when the course's one rule of evidence says so
+# (`mmlib.results`): a paired t-test over the seeds (runs with the same seed share the data
+# split and the initial weights), two-sided, $\alpha = 0.05$, Holm-corrected across all the
+# comparisons one table makes with the baseline, reported as the mean difference with its
+# 95 % confidence interval and $n$. A difference that does not pass is **not established** —
+# which is not the same as "no effect": with three seeds, a real gain of a few points can fail.
+#
+# **Claim.** On the synthetic data, where the baseline ignores a modality it needs, some
+# remedies are clearly both more accurate and more balanced than the baseline; on mfeat, where
+# the strong view alone is nearly enough, several remedies are clearly more balanced while no
+# method's accuracy gain is established: balance and accuracy part ways.
 
 # %% tags=["parameters"]
 DATASETS = ["synthetic", "mfeat"]  # loader names; cremad / kinetics_sounds also need DATA_ROOT
-SEEDS = [0, 1, 2]  # one run per seed; tables show mean ± std over them
+SEEDS = [0, 1, 2]  # one run per seed; tables show mean ± std over them (the rule needs at least 3)
 EPOCHS = 20  # epochs of every run (the same as chapters 3–6)
 METHODS = []  # registered method names to compare; empty means every registered method
 WORKERS = 2  # processes training runs in parallel (2 on a 2-core laptop)
@@ -55,7 +63,7 @@ from scipy.stats import spearmanr
 import mmlib.methods
 from mmlib.benchmark import benchmark
 from mmlib.plots import plot_relative_balance
-from mmlib.results import (family_averages, frontier_table, method_means, summary_table, versus_baseline)
+from mmlib.results import family_averages, frontier_table, method_means, summary_table, versus_baseline
 from mmlib.book import record, repo_root
 from mmlib.data import load
 
@@ -111,8 +119,8 @@ for method in na:
 # %% [markdown]
 # ## 2. The table
 #
-# Mean ± standard deviation over seeds of the fused test accuracy, macro-F1, the imbalance
-# $I$ of the Shapley contributions and the seconds per run; the baseline first, then the
+# Mean ± standard deviation over seeds ($n$ = the runs that count) of the fused test accuracy,
+# macro-F1, the imbalance $I$ of the Shapley contributions and the seconds per run; the baseline first, then the
 # methods grouped by the stage of training they change, in the survey's order, then the
 # decision-level schemes of chapter 10.
 
@@ -160,7 +168,9 @@ print(families.round(3).to_string())
 # (`mmlib.results.pareto_frontier`, a pure function with unit tests). Moving along the
 # frontier trades accuracy for balance; leaving it loses on both. A method below the
 # frontier is not "balanced but worse": some other method achieves its balance with more
-# accuracy.
+# accuracy — on average over the seeds. The frontier is drawn from means: it describes, it
+# does not establish. Whether a method is *clearly* better than the baseline is the rule's
+# call (section 5).
 
 # %%
 fig = plot_relative_balance(table)
@@ -173,11 +183,42 @@ for dataset in data:
     print(f"{dataset}: frontier = {list(sub.loc[sub['on_frontier'], 'method'])}")
 
 # %% [markdown]
-# ## 5. Where balance and accuracy part ways
+# ## 5. Clearly better than the baseline? The rule of evidence
+#
+# Each method against the baseline, seed by seed, on accuracy and on imbalance
+# (`mmlib.results.versus_baseline`; for imbalance lower is better, so "better" means more
+# balanced). Each of the two calls is one table: its Holm correction runs over every method
+# on every data set (with this chapter's settings 2 × 22 = 44 comparisons), which is why a raw p of 0.005 is not
+# enough. $\Delta$ is the method minus the baseline, with its 95 % confidence interval.
+
+# %%
+accuracy_rule = versus_baseline(table, "test_acc")
+balance_rule = versus_baseline(table, "imbalance", higher_is_better=False)
+rule = accuracy_rule.merge(balance_rule, on=["dataset", "method", "n"], suffixes=("_acc", "_imb"))
+
+
+def with_interval(sub: pd.DataFrame, score: str) -> list[str]:
+    return [f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            for m, lo, hi in zip(sub[f"mean_diff_{score}"], sub[f"ci_low_{score}"], sub[f"ci_high_{score}"])]
+
+
+for dataset in data:
+    sub = rule[rule["dataset"] == dataset]
+    shown = pd.DataFrame({"n": sub["n"].to_numpy(), "Δ accuracy [95 % CI]": with_interval(sub, "acc"),
+                          "p Holm": sub["p_holm_acc"].round(3).to_numpy(), "accuracy": sub["verdict_acc"].to_numpy(),
+                          "Δ imbalance [95 % CI]": with_interval(sub, "imb"),
+                          "p Holm ": sub["p_holm_imb"].round(3).to_numpy(), "balance": sub["verdict_imb"].to_numpy()},
+                         index=pd.Index(sub["method"], name="method"))
+    print(f"\n=== {dataset} (method minus baseline) ===")
+    print(shown.to_string())
+
+# %% [markdown]
+# ## 6. Where balance and accuracy part ways
 #
 # If balance were the goal in itself, the more balanced methods would be the more accurate
 # ones. Across methods (their means over seeds), the rank correlation between imbalance and
-# accuracy says how far that holds on each data set:
+# accuracy says how far that holds on each data set; the rule says which methods are clearly
+# more balanced, clearly more accurate, or both:
 
 # %%
 means = method_means(table, ("test_acc", "imbalance", "test_f1"))
@@ -185,46 +226,69 @@ baseline = means[means["method"] == "baseline"].set_index("dataset")
 for dataset in data:
     sub = means[means["dataset"] == dataset]
     rho = spearmanr(sub["imbalance_mean"], sub["test_acc_mean"]).statistic
-    base = baseline.loc[dataset]
-    more_balanced = sub[sub["imbalance_mean"] < base["imbalance_mean"] - 0.1]
-    better = more_balanced[more_balanced["test_acc_mean"] > base["test_acc_mean"] + 2 * base["test_acc_std"]]
-    print(f"{dataset}: Spearman(imbalance, accuracy) = {rho:+.2f}; "
-          f"{len(more_balanced)} of {len(sub) - 1} methods are clearly more balanced than the baseline, "
-          f"{len(better)} of them also clearly more accurate")
+    verdicts = rule[rule["dataset"] == dataset].set_index("method")
+    balanced = verdicts.index[verdicts["verdict_imb"] == "better"].tolist()
+    accurate = verdicts.index[verdicts["verdict_acc"] == "better"].tolist()
+    worse = verdicts.index[(verdicts["verdict_acc"] == "worse") | (verdicts["verdict_imb"] == "worse")].tolist()
+    print(f"{dataset}: Spearman(imbalance, accuracy) = {rho:+.2f}; of {len(verdicts)} methods, "
+          f"{len(balanced)} clearly more balanced than the baseline, {len(accurate)} clearly more accurate, "
+          f"{len([m for m in balanced if m in accurate])} both, {len(worse)} clearly worse on either axis")
+    print(f"  clearly more balanced: {balanced}\n  clearly more accurate: {accurate}")
 
 # %% [markdown]
-# **What the table says.** The two data sets tell two different stories, and both are honest.
+# Until this chapter used the rule, it counted a method "clearly more balanced" when its mean
+# imbalance was 0.1 below the baseline's and "clearly more accurate" at two of the baseline's
+# standard deviations, which gave 14 and 11 of 22 methods on the synthetic data and 19 and 0 on
+# mfeat; on the same runs the rule gives 5 and 2, and 6 and 0.
+#
+# **What the table says.** The two data sets tell two different stories (every "clearly" below
+# is the rule's verdict, $n = 3$ seeds, Holm over the 44 comparisons of each table).
 #
 # *Synthetic data: balance and accuracy go together.* The baseline leans entirely on audio
-# ($I \approx 1$: the visual slice of the head is at chance), although the visual modality is
-# what the model needs on the quarter of the samples whose audio is corrupted. Every method that
-# makes the visual encoder learn — MMPareto, MBSD, MLA, AMCo, InfoReg — lifts accuracy from
-# about 0.77 to about 0.94 *and* brings $I$ down to about 0.1; the decision-level schemes (which
-# train the two heads separately) get halfway. Here the rank correlation between imbalance and
-# accuracy is strongly negative: more balanced means more accurate, because the missing
-# modality carries information the task needs.
+# ($I \approx 0.99$: the visual slice of the head is at chance), although the visual modality is
+# what the model needs on the quarter of the samples whose audio is corrupted. The five methods
+# that make the visual encoder learn — MMPareto, MBSD, MLA, AMCo, InfoReg — lift mean accuracy
+# from 0.77 to 0.94–0.95 and bring $I$ down to about 0.1. All five are clearly more balanced.
+# Only MMPareto ($\Delta$ = +0.185 [+0.163, +0.206]) and MLA (+0.169 [+0.157, +0.181]) are also
+# clearly more accurate: for AMCo, MBSD and InfoReg the mean gain is as large (+0.17) and its
+# interval excludes zero, but with two degrees of freedom per test and Holm's correction over 44
+# comparisons their adjusted p (0.06 to 0.27) does not pass, so their accuracy gain is not
+# established. The decision-level schemes (which train the two heads separately) get about
+# halfway on the means (accuracy 0.84–0.87, $I \approx 0.32$); neither change is established.
+# Across methods, the rank correlation between mean imbalance and mean accuracy is strongly
+# negative: more balanced goes with more accurate, because the missing modality carries
+# information the task needs.
 #
-# *Synthetic data: many remedies do not help at all.* OGM-GE, AGM, ReconBoost, Re-learning,
-# CML, G-Blending, LFM, UMT, Greedy and sample-level valuation stay within error bars of the
-# baseline. They are not broken — their chapters show each mechanism at work — but with the
-# settings of their papers they do not push hard enough, or early enough, against an audio
-# modality that is already near-perfect on three quarters of the data after two epochs. OGM-GE's
-# coefficient, for instance, only slows audio down; it cannot create a visual gradient where the
-# shared factor $\operatorname{softmax}(f) - e_y$ has vanished. MMCosine is *less* accurate than
-# the baseline with these settings, and it is the clearest warning about reading $I$ alone: its
-# imbalance falls to about 0.5 not because the visual modality learned (its slice stays at
-# chance) but because the audio slice got worse. Balance by levelling down is still "balance".
+# *Synthetic data: for many remedies no effect is established.* For OGM-GE, AGM, ReconBoost,
+# Re-learning, CML, G-Blending, LFM, UMT, Greedy and sample-level valuation no difference from
+# the baseline is established on either axis; their mean accuracy differences lie between
+# −0.003 and +0.006, with 95 % intervals inside ±0.04. That bounds what they can do here — not
+# "no effect", but no large one. They are not broken — their chapters show each mechanism at
+# work — but with the settings of their papers they do not push hard enough, or early enough,
+# against an audio modality that is already near-perfect on three quarters of the data after
+# two epochs. OGM-GE's coefficient, for instance, only slows audio down; it cannot create a
+# visual gradient where the shared factor $\operatorname{softmax}(f) - e_y$ has vanished.
+# MMCosine is the clearest warning about reading $I$ alone: its mean imbalance falls to about
+# 0.48 not because the visual modality learned (its slice stays at chance) but because the
+# audio slice got worse (0.44 instead of 0.77). Its mean accuracy is lower than the baseline's,
+# but with three seeds neither change is established ($\Delta$ accuracy = −0.051
+# [−0.264, +0.161]). Balance by levelling down is still "balance".
 #
 # *mfeat: balance and accuracy part ways.* The strong view (`fac`) alone classifies digits
-# almost perfectly, so there is little accuracy to win: every method lands within about one
-# point of the baseline's 0.98, inside the error bars. Yet most of them cut the imbalance from
-# about 0.66 to between 0.13 and 0.26, and the `zer` slice's own accuracy jumps: the weak view
-# now contributes, but what it adds is redundant with what `fac` already knows. A benchmark that
-# ranked methods by balance would crown OPM or the decision-level schemes here; one that ranked
-# them by accuracy could not separate them from the baseline. The frontier on mfeat is decided
-# by differences in accuracy of a few thousandths, far inside the error bars: read it as "the
-# whole cluster at low imbalance", not as a podium. The same holds on the synthetic data, where
-# MLA, MBSD and InfoReg sit within error bars of the two frontier methods.
+# almost perfectly, so there is little accuracy to win: no method's accuracy difference from the
+# baseline's 0.983 is established, the mean differences lie between −0.002 and +0.006, and every
+# 95 % interval lies inside [−0.028, +0.033]. Yet six methods (class weighting, CML, G-Blending,
+# LFM, modality-level valuation, ReconBoost) are clearly more balanced, cutting $I$ from 0.66 to
+# 0.15–0.20; eleven others cut the mean imbalance by 0.33 to 0.53 without passing the rule.
+# The `zer` slice's own accuracy jumps: the weak view now contributes, but what it adds is
+# redundant with what `fac` already knows. Ranking by mean imbalance would crown OPM (0.13) —
+# whose reduction the rule does not establish (Holm p = 0.10) — and ranking by accuracy could not
+# separate any method from the baseline. The frontier on mfeat is decided by differences in mean
+# accuracy of a few thousandths, none of them established: read it as "the whole cluster at low
+# imbalance", not as a podium. On the synthetic data the frontier holds InfoReg, AMCo, MBSD and
+# MMPareto, while MLA, just off it, is one of the two methods the rule establishes on both axes:
+# the frontier is drawn from means, and the rule compares each method with the baseline, not
+# methods with each other.
 #
 # A caveat on the decision level: their Shapley values (and so $I$) are those of the two trained
 # heads added up, the same recipe for all three schemes — which is why their imbalance is
@@ -232,7 +296,7 @@ for dataset in data:
 # decision itself.
 
 # %% [markdown]
-# ## 6. Against BalanceBenchmark's published ordering
+# ## 7. Against BalanceBenchmark's published ordering
 #
 # BalanceBenchmark's accuracies on CREMA-D and Kinetics-Sounds (its results figure, read in
 # `methods-as-coded.md` §1) are **reference points, not our results**: other data, ResNet-18
@@ -263,30 +327,35 @@ for theirs in ("CREMA-D", "KS"):
               f"({len(compared)} methods)")
 
 # %% [markdown]
-# **Reading the comparison.** MMPareto is first in both: the largest gain on CREMA-D and
-# Kinetics-Sounds there, and among the largest on our synthetic data (where MBSD, AMCo and MLA,
-# also high in BalanceBenchmark's list, are tied with it within error bars). The rank
-# correlation of the gains with BalanceBenchmark's CREMA-D column is clearly positive on our
-# synthetic data and weak on mfeat, where every gain is within noise and the ordering is
-# mostly noise too. The differences are as instructive as the agreements:
+# **Reading the comparison.** MMPareto has the largest mean gain in both: on CREMA-D and
+# Kinetics-Sounds there, and on our synthetic data, where its gain is one of the two the rule
+# establishes. MBSD, AMCo and MLA, also high in BalanceBenchmark's list, have mean gains within
+# 0.02 of it here (the rule compares each with the baseline, so it does not order them). The rank
+# correlation of the gains with BalanceBenchmark's CREMA-D column is +0.54 on our synthetic data
+# and +0.28 on mfeat (17 methods; a description, not a tested claim), where no gain is
+# established and the ordering is mostly noise too. The differences are as instructive as the
+# agreements:
 #
 # * BalanceBenchmark reports a gain for *every* method on both data sets (its baseline is
 #   65–66 %, and every method is above it). Part of that is real — ResNet-18 encoders trained
 #   from scratch on real audio and video leave more room than our small models — but part of it
 #   is the protocol: the best epoch is picked on the test split, so every method gets its luckiest
 #   epoch, and a method with noisier epochs gets a larger lucky maximum. With the epoch chosen
-#   on validation, ten of our methods are indistinguishable from the baseline on the synthetic data.
-# * OGM-GE, AGM and Re-learning gain 2–6 points on CREMA-D there and nothing here, and
-#   modality-level valuation gains 10 points there and about 3 here. Their
+#   on validation, ten of our methods gain less than one point on average on the synthetic data,
+#   and for none of them is a difference from the baseline established.
+# * OGM-GE, AGM and Re-learning gain 2–6 points on CREMA-D there and less than one point here
+#   (not established), and modality-level valuation gains 10 points there and about 2 here (not
+#   established). Their
 #   defaults (for example OGM's α and its modulation window) were tuned on CREMA-D with its
 #   encoders; our benchmark keeps each method's defaults rather than tuning it per data set,
 #   which is the fair choice when the test split must stay unseen, and the unflattering one.
-# * Neither benchmark shows that balance *causes* accuracy. On mfeat the most balanced methods
-#   are not more accurate; on synthetic they are, because there the neglected modality holds
+# * Neither benchmark shows that balance *causes* accuracy. On mfeat no accuracy gain of the
+#   most balanced methods is established; on synthetic the two methods the rule establishes on
+#   both axes are among the most balanced, because there the neglected modality holds
 #   information nothing else has.
 
 # %% [markdown]
-# ## 7. What it costs
+# ## 8. What it costs
 #
 # The seconds column is each run's wall time (training, evaluation every epoch, Shapley
 # values). Per method, summed over data sets, mean over seeds:
@@ -312,17 +381,17 @@ print(f"\nsum of all run times: {total:.0f} s for {len(table)} runs "
 # any one method.
 
 # %% [markdown]
-# ## 8. Check
+# ## 9. Check
 #
 # The claims of this chapter, with their uncertainty:
 #
 # * the table is complete: every method, data set and seed has a row, every applicable run
 #   has finite scores, and only methods that declared themselves not applicable are "n/a";
-# * on the synthetic data the baseline is far from balanced, and at least one remedy is
-#   *both* more accurate and more balanced than the baseline by more than two standard
-#   deviations of each (the baseline is not on the frontier);
-# * on mfeat at least one remedy is clearly more balanced than the baseline without being
-#   clearly more accurate (balance and accuracy part ways).
+# * on the synthetic data the baseline is far from balanced, at least one remedy is clearly
+#   *both* more accurate and more balanced than the baseline by the rule of evidence, and the
+#   baseline is not on the frontier;
+# * on mfeat at least one remedy is clearly more balanced than the baseline while its accuracy
+#   gain is not established (balance and accuracy part ways).
 
 # %%
 expected = {(d, m, s) for d in data for m in methods for s in SEEDS}
@@ -333,32 +402,25 @@ na_declared = bool((table.loc[table["status"] == "n/a", "note"].str.len() > 0).a
 assert complete and finite and na_declared
 
 
-def dominates_clearly(sub: pd.DataFrame, base: pd.Series) -> pd.Series:
-    """Methods more accurate and more balanced than the baseline by > 2 std of each (either's)."""
-    acc_margin = 2 * np.maximum(sub["test_acc_std"], base["test_acc_std"])
-    imb_margin = 2 * np.maximum(sub["imbalance_std"], base["imbalance_std"])
-    return ((sub["test_acc_mean"] - base["test_acc_mean"] > acc_margin)
-            & (base["imbalance_mean"] - sub["imbalance_mean"] > imb_margin))
+def clearly(dataset: str, accuracy: str | None, balance: str | None) -> list[str]:
+    """Methods whose verdicts on ``dataset`` are ``accuracy`` and ``balance`` (None: either)."""
+    sub = rule[rule["dataset"] == dataset]
+    keep = (sub["verdict_acc"] == accuracy if accuracy else True) & (sub["verdict_imb"] == balance if balance else True)
+    return sub.loc[keep, "method"].tolist()
 
 
 claims = {"table complete": complete and finite and na_declared}
 if "synthetic" in data:
-    syn = means[means["dataset"] == "synthetic"]
     syn_base = baseline.loc["synthetic"]
-    winners = syn.loc[dominates_clearly(syn, syn_base), "method"].tolist()
+    winners = clearly("synthetic", "better", "better")
     on_front = front[(front["dataset"] == "synthetic") & (front["method"] == "baseline")]["on_frontier"].item()
     claims["synthetic: baseline imbalanced (I > 0.5)"] = bool(syn_base["imbalance_mean"] > 0.5)
-    claims["synthetic: a remedy clearly wins on both axes"] = len(winners) > 0
+    claims["synthetic: a remedy clearly wins on both axes (rule of evidence)"] = len(winners) > 0
     claims["synthetic: baseline off the frontier"] = not on_front
     assert claims["synthetic: baseline imbalanced (I > 0.5)"] and winners and not on_front
 if "mfeat" in data:
-    mf = means[means["dataset"] == "mfeat"]
-    mf_base = baseline.loc["mfeat"]
-    imb_margin = 2 * np.maximum(mf["imbalance_std"], mf_base["imbalance_std"])
-    acc_margin = 2 * np.maximum(mf["test_acc_std"], mf_base["test_acc_std"])
-    parted = mf[(mf_base["imbalance_mean"] - mf["imbalance_mean"] > imb_margin)
-                & (mf["test_acc_mean"] - mf_base["test_acc_mean"] <= acc_margin)]
-    claims["mfeat: more balanced without being more accurate"] = len(parted) > 0
+    parted = [m for m in clearly("mfeat", None, "better") if m in clearly("mfeat", "not established", None)]
+    claims["mfeat: clearly more balanced, accuracy gain not established (rule of evidence)"] = len(parted) > 0
     assert len(parted) > 0
 
 # %%
@@ -379,13 +441,19 @@ record(runs=len(table), methods=len(methods), not_applicable=na, epochs=EPOCHS, 
 #   on the validation split, the test split reported once — turns a collection of papers into a
 #   table with error bars. The runner is resumable: every finished run is kept, none is trained
 #   twice, and a method that cannot run on this model is reported as n/a.
+# * "Clearly" is a rule, not an impression: paired over seeds, two-sided, $\alpha = 0.05$,
+#   Holm-corrected across a table's comparisons with the baseline, reported as the mean
+#   difference with its 95 % interval and $n$. With three seeds it is strict, and "not
+#   established" means exactly that — not "no effect".
 # * Whether balancing pays depends on the data. Where the neglected modality carries information
-#   the task needs (synthetic), the methods that make it learn are more accurate *and* more
-#   balanced, and the baseline is far from the frontier. Where it is redundant (mfeat), the same
-#   methods buy balance without accuracy.
-# * Many methods do not beat the baseline with their papers' defaults on our data; the survey's
-#   question "does blind pursuit of balance pay off?" gets the answer: not blindly — look at the
-#   relative balance, both axes at once, and at what the weak modality knows.
+#   the task needs (synthetic), the methods that make it learn are clearly more balanced and on
+#   average 17–19 points more accurate (the rule establishes both for MMPareto and MLA), and the
+#   baseline is far from the frontier. Where it is redundant (mfeat), six methods are clearly
+#   more balanced and no method's accuracy gain is established.
+# * For many methods no difference from the baseline is established with their papers' defaults
+#   on our data; the survey's question "does blind pursuit of balance pay off?" gets the answer:
+#   not blindly — look at the relative balance, both axes at once, and at what the weak modality
+#   knows.
 # * Published benchmark numbers select on the test split; read them as upper bounds, and
 #   compare orderings, not points.
 #
