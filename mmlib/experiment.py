@@ -2,12 +2,13 @@
 
 ``compare`` trains each combination from scratch with :func:`mmlib.train.run` and
 returns a tidy table (one row per run), and the runs themselves with ``keep_runs=True``;
-:mod:`mmlib.results` turns the table into "mean ± std over seeds" and judges it. Scores come from the model
-selected on the validation split; the test split is only ever reported.
+:mod:`mmlib.results` turns the table into "mean ± std over seeds" and judges it by the
+course's one rule of evidence. Scores come from the model selected on the validation
+split; the test split is only ever reported.
 
 A run whose loss stops being finite raises :class:`mmlib.train.DivergedError` (fit's
 default); trained with ``on_nonfinite="record"`` it becomes a row with ``status ==
-"diverged"`` and no scores, which ``summarize`` and ``mean_std`` leave out.
+"diverged"`` and no scores, which every table of :mod:`mmlib.results` leaves out.
 """
 
 from __future__ import annotations
@@ -108,29 +109,3 @@ def compare(
                     runs[dataset, label, seed] = result
     table = pd.DataFrame(rows)
     return (table, runs) if keep_runs else table
-
-
-def _finished(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` without the runs that diverged (a table without a ``status`` column is returned as is)."""
-    return table[table["status"] != "diverged"] if "status" in table else table
-
-
-def summarize(table: pd.DataFrame, columns: Iterable[str] | None = None, digits: int = 3,
-              by: tuple[str, ...] = ("dataset", "method")) -> pd.DataFrame:
-    """Mean ± std over seeds of the numeric columns (or ``columns``), as strings, in first-seen order.
-
-    Runs that diverged (``status == "diverged"``) are left out.
-    """
-    table = _finished(table)
-    numeric = [c for c in (columns or table.columns) if c not in (*by, "seed") and pd.api.types.is_numeric_dtype(table[c])]
-    grouped = table.groupby(list(by), sort=False)[numeric]
-    mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    def cell(m: float, s: float) -> str:
-        return "—" if pd.isna(m) else f"{m:.{digits}f} ± {s:.{digits}f}"
-
-    return pd.DataFrame({c: [cell(m, s) for m, s in zip(mean[c], std[c])] for c in numeric}, index=mean.index)
-
-
-def mean_std(table: pd.DataFrame, column: str, by: tuple[str, ...] = ("dataset", "method")) -> pd.DataFrame:
-    """Numeric mean and std over seeds of one column (for plots and checks); diverged runs left out."""
-    return _finished(table).groupby(list(by), sort=False)[column].agg(["mean", "std"]).fillna(0.0)

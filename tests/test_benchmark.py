@@ -383,7 +383,8 @@ def test_a_learning_rate_that_diverges_is_reported_by_the_command_line(tmp_path,
 
 
 def test_run_row_records_a_diverged_run_without_scores(tiny):
-    from mmlib.experiment import mean_std, run_row, summarize
+    from mmlib.experiment import run_row
+    from mmlib.results import mean_std, summarize
 
     if not FIT_RAISES:
         pytest.skip("fit does not record divergence yet")

@@ -220,7 +220,7 @@ def _alternatives() -> dict:
     (float32, other formulas) and a few hand-written variants. A check must pass them too."""
     from mmlib import decision as D
     from mmlib import mllm, theory
-    from mmlib.benchmark import pareto_frontier
+    from mmlib.results import pareto_frontier
     from mmlib.methods import greedy, mla, mmpareto, ogm, opm, valuation
     from mmlib.methods.rollingq import rotation_matrix
     from mmlib.metrics import imbalance, shapley_values
