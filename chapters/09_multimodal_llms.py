@@ -29,8 +29,10 @@
 # model pre-trained in the chapter, a task that needs both the text and an image, and
 # the two adapters. Under LoRA the model follows a partly misleading text hint far more
 # often than the image justifies; MokA (modality-specific `A`, shared `B`, text→image
-# cross-attention in the low-rank space) changes where the update lives. Whether it also
-# fixes the dominance at this scale is what the check measures — the answer is mixed.
+# cross-attention in the low-rank space) is designed to change where the update lives.
+# Whether it does, and whether it fixes the dominance at this scale, is what the check
+# measures with the course's rule of evidence — over three seeds, none of MokA's
+# differences from LoRA is established.
 
 # %% tags=["parameters"]
 SEEDS = [0, 1, 2]  # fine-tuning seeds
@@ -48,7 +50,7 @@ import torch
 from mmlib import mllm
 from mmlib.book import record
 from mmlib.data import load
-from mmlib.experiment import summarize
+from mmlib.results import adjust, paired_difference, summarize
 
 torch.set_num_threads(1)  # models this small run fastest (and reproducibly) on one thread
 data = load("synthetic")
@@ -126,11 +128,17 @@ print(f"frozen model, text only: {frozen['acc_no_visual']:.2f} (it follows the h
 #   visual tokens only (MokA's "partial-modality inference");
 # * `visual_attention` — the attention mass the answer position puts on visual tokens.
 
+#
+# (`mllm.compare_adapters` is this chapter's adapters × seeds loop: a tiny MLLM is not a
+# `MultimodalModel` — its text and image meet inside causal attention, with no
+# per-modality logits to add up — so it is fine-tuned by `mllm.adapt`, not by
+# `mmlib.train.fit`; `mmlib/mllm.py` says why. Its table has the course's layout and is
+# judged by the same rule of evidence.)
+
 # %%
-table = mllm.compare_adapters(lm, task, ADAPTERS, SEEDS, epochs=EPOCHS, rank=RANK)
+table = mllm.compare_adapters(lm, task, ADAPTERS, SEEDS, dataset="synthetic", epochs=EPOCHS, rank=RANK)
 columns = ["acc", "acc_no_visual", "acc_hint_wrong", "acc_hint_right", "follows_hint", "acc_text_path",
            "acc_visual_path", "visual_attention", "trainable"]
-table["dataset"] = "synthetic"
 summarize(table, columns, digits=2)
 
 # %%
@@ -153,41 +161,62 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # ## 4. Check
 #
-# The claims, each against the seed-to-seed spread.
+# Every comparison below is judged by the course's rule of evidence (`mmlib.results`): a
+# paired t-test over the fine-tuning seeds (two adapters with the same seed share the
+# batch order), Holm-corrected within each family of claims, reported as the mean
+# difference with its 95 % confidence interval and n. A difference the rule does not
+# establish is "not established" — with three seeds a real difference can fail to pass.
+# Until this chapter used the rule, a difference counted when it exceeded the
+# seed-to-seed spread.
+
+# %%
+def per_seed(method, column):
+    return table[table.method == method].sort_values("seed")[column].to_numpy()
+
+
+def mean(method, column):
+    return float(per_seed(method, column).mean())
+
+
+lora_acc, moka_acc = mean("lora", "acc"), mean("moka", "acc")
+lora_follow, moka_follow = mean("lora", "follows_hint"), mean("moka", "follows_hint")
+lora_wrong, moka_wrong = mean("lora", "acc_hint_wrong"), mean("moka", "acc_hint_wrong")
+described = {"pre-trained LM learned the hint rule (> 0.9)": lm_acc > 0.9}
+# (a) the task needs both modalities, and LoRA leans on the text
+dominance = adjust({
+    "LoRA beats the text hint alone": paired_difference(per_seed("lora", "acc"), HINT),
+    "MokA beats the text hint alone": paired_difference(per_seed("moka", "acc"), HINT),
+    "LoRA: hint-right minus hint-wrong accuracy": paired_difference(per_seed("lora", "acc_hint_right"),
+                                                                   per_seed("lora", "acc_hint_wrong")),
+    "LoRA without the image, above two-option chance": paired_difference(per_seed("lora", "acc_no_visual"), 0.5),
+})
+# (b) what MokA changes against LoRA (same seeds)
+text_lead = {a: per_seed(a, "acc_text_path") - per_seed(a, "acc_visual_path") for a in ("lora", "moka")}
+moka = adjust({
+    "MokA's update carried by the text path more than LoRA's": paired_difference(text_lead["moka"], text_lead["lora"]),
+    "MokA minus LoRA: accuracy": paired_difference(per_seed("moka", "acc"), per_seed("lora", "acc")),
+    "MokA minus LoRA: accuracy on hint-wrong samples": paired_difference(per_seed("moka", "acc_hint_wrong"),
+                                                                        per_seed("lora", "acc_hint_wrong")),
+})
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def stat(method, column):
-    values = table.loc[table.method == method, column]
-    return values.mean(), values.std()
+for claim, holds in described.items():
+    print(f"{holds!s:15}  {claim}")
+for title, family in [("(a) text dominance", dominance), ("(b) MokA against LoRA", moka)]:
+    print(title)
+    for claim, e in family.items():
+        print(f"  {e.verdict:15}  {claim}: {e.mean:+.2f} [{e.low:+.2f}, {e.high:+.2f}] n={e.n}, "
+              f"Holm p={e.p_adjusted:.2f}")
 
-
-lora_acc, lora_sd = stat("lora", "acc")
-moka_acc, moka_sd = stat("moka", "acc")
-lora_follow, _ = stat("lora", "follows_hint")
-moka_follow, _ = stat("moka", "follows_hint")
-lora_wrong, lora_wrong_sd = stat("lora", "acc_hint_wrong")
-moka_wrong, moka_wrong_sd = stat("moka", "acc_hint_wrong")
-lora_text, _ = stat("lora", "acc_text_path")
-lora_visual, _ = stat("lora", "acc_visual_path")
-moka_text, _ = stat("moka", "acc_text_path")
-moka_visual, _ = stat("moka", "acc_visual_path")
-lora_novis, _ = stat("lora", "acc_no_visual")
-lora_right, _ = stat("lora", "acc_hint_right")
-
-claims = {
-    "pre-trained LM learned the hint rule (> 0.9)": lm_acc > 0.9,
-    "both adapters beat the text hint alone": min(lora_acc - lora_sd, moka_acc - moka_sd) > HINT,
-    "LoRA is much worse when the text misleads (gap > 0.2)": lora_right - lora_wrong > 0.2,
-    "LoRA without the image still beats chance between two options": lora_novis > 0.5,
-    "MokA's update is carried by the text path more than LoRA's":
-        (moka_text - moka_visual) > (lora_text - lora_visual),
-    "MokA at least matches LoRA (within the seed spread)": moka_acc > lora_acc - max(lora_sd, moka_sd),
-}
-for claim, holds in claims.items():
-    print(f"{claim}: {holds}")
-assert all(claims.values()), claims
-print("MokA clearly better on hint-wrong samples:", moka_wrong - lora_wrong > max(lora_wrong_sd, moka_wrong_sd))
+# %%
+assert all(described.values()), described
+# the rule's verdicts on these seeded runs, as the text below reports them
+expected = {"LoRA beats the text hint alone": "better", "MokA beats the text hint alone": "better",
+            "LoRA: hint-right minus hint-wrong accuracy": "better"}
+verdicts = {c: e.verdict for c, e in {**dominance, **moka}.items()}
+assert all(verdicts[c] == v for c, v in expected.items()), verdicts
+assert all(v == "not established" for c, v in verdicts.items() if c not in expected), verdicts
 
 # %%
 record(pretrain_hint_acc=round(lm_acc, 3), lora_acc=round(lora_acc, 3), moka_acc=round(moka_acc, 3),
@@ -199,18 +228,24 @@ record(pretrain_hint_acc=round(lm_acc, 3), lora_acc=round(lora_acc, 3), moka_acc
 #
 # * **Text dominance is real here.** After LoRA the model answers with the hinted option
 #   on roughly three samples in four, and on samples where the hint is wrong it is right
-#   far less often than where the hint is right (about 0.6 against 0.9) — the image
-#   overrules the text only part of the time, although it alone decides these samples. Removing the visual tokens costs accuracy, but the model still answers far above
-#   the two-option chance level: most of what it knows comes through the text.
-# * **MokA moves the update.** With its own `A` for text and its cross-attention, MokA's
-#   gain lives on the text positions: applying its update to the text tokens alone keeps
-#   almost all of its accuracy (and, through the cross-attention, those text tokens *carry*
-#   image information), while LoRA's update is spread over both. Read the table for the
-#   accuracy: at this scale MokA is at most a few points better than LoRA, and on the
-#   hint-wrong samples — the ones that need the image — the difference is within the
-#   seed spread. The attention mass on visual tokens is *not* higher under MokA: it does
-#   not pull the model's attention toward the image, it routes image information into
-#   the text tokens instead.
+#   far less often than where the hint is right: the gap is established, +0.31
+#   [+0.19, +0.44] (n = 3) — the image overrules the text only part of the time, although
+#   it alone decides these samples. Both adapters clearly beat the hint alone (LoRA +0.11
+#   [+0.08, +0.15], MokA +0.15 [+0.12, +0.17] over 0.7), so the image is used. Removing the
+#   visual tokens leaves LoRA at 0.65 on average, above the two-option chance level of
+#   0.5 by +0.15 [−0.01, +0.31]: not established with three seeds that disagree (this
+#   chapter used to state it as a fact, when it judged means alone).
+# * **Does MokA move the update?** With its own `A` for text and its cross-attention, MokA
+#   is meant to put its gain on the text positions (where, through the cross-attention,
+#   the text tokens *carry* image information). On average it does: its update applied to
+#   the text tokens alone keeps 0.80 of its 0.85, while LoRA's keeps 0.67 of 0.81. But the
+#   rule does not establish that MokA's text path leads by more than LoRA's: +0.19
+#   [−0.10, +0.48], n = 3 (this chapter used to count it as shown). Nor is an accuracy
+#   difference established: +0.03 [−0.01, +0.08] overall and +0.02 [−0.16, +0.19] on the
+#   hint-wrong samples, the ones that need the image. The attention mass on visual tokens
+#   is lower under MokA on average (0.42 against 0.50): it does not pull the model's
+#   attention toward the image, if anything it routes image information into the text
+#   tokens instead. At this scale MokA's advantages are possible, not shown.
 # * Toy-scale honesty: our "LLM" has 30 k parameters, one pre-training skill and one
 #   task. The paper's effects are measured on 7 B-parameter models and real benchmarks;
 #   what transfers is the *method of diagnosis* — accuracy without a modality, update on
