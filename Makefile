@@ -39,7 +39,7 @@ JOBS ?=
 BOOK_JOBS = $(if $(JOBS),--jobs $(JOBS))
 
 book: $(STAMP)
-	$(BIN)/python -m mmlib.book build $(BOOK_JOBS)
+	$(BIN)/python -m mmlib.course.book build $(BOOK_JOBS)
 
 # 1) unit tests, exercise checks, book.yml consistency, pairing, pins;
 # 2) every chapter end to end through the book runner (side by side, JOBS cores), each within
@@ -48,7 +48,7 @@ book: $(STAMP)
 # Sequential on purpose (3 reads what 2 wrote); each stage is also a target of its own.
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget $(BOOK_JOBS)
+	$(BIN)/python -m mmlib.course.book build --out $(TEST_OUT) --keep-going --strict-budget $(BOOK_JOBS)
 	$(BIN)/python -m pytest -p tests.nbval_replay --nbval-replay $(TEST_OUT)/notebooks \
 		--nbval-sanitize-with $(SANITIZE) chapters/
 
@@ -56,18 +56,18 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-chapters: $(STAMP)
-	$(BIN)/python -m mmlib.book build --out $(TEST_OUT) --keep-going --strict-budget $(BOOK_JOBS)
+	$(BIN)/python -m mmlib.course.book build --out $(TEST_OUT) --keep-going --strict-budget $(BOOK_JOBS)
 
 test-nbval: $(STAMP)
 	$(BIN)/python -m pytest -p tests.nbval_replay --nbval-replay $(TEST_OUT)/notebooks \
 		--nbval-sanitize-with $(SANITIZE) chapters/
 
 lab: $(STAMP)
-	$(BIN)/python -m mmlib.exercises guard
+	$(BIN)/python -m mmlib.course.exercises guard
 	$(BIN)/jupyter lab
 
 refresh-notebooks: $(STAMP)
-	$(BIN)/python -m mmlib.book refresh $(if $(CHAPTER),--chapter $(CHAPTER)) $(BOOK_JOBS)
+	$(BIN)/python -m mmlib.course.book refresh $(if $(CHAPTER),--chapter $(CHAPTER)) $(BOOK_JOBS)
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --nbval-kernel-name python3 \

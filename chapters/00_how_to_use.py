@@ -3,7 +3,7 @@
 
 # %% tags=["parameters"]
 # Parameters: everything a run of this chapter may change (papermill injects overrides
-# right after this cell; `python -m mmlib.book params 00` lists them).
+# right after this cell; `python -m mmlib.course.book params 00` lists them).
 SEED = 0  # first seed of the data splits
 N_SEEDS = 3  # how many seeded splits the first look at mfeat averages over
 VIEWS = ["fou", "fac", "kar", "pix", "zer", "mor"]  # mfeat views to probe
@@ -32,11 +32,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 import mmlib
 import mmlib.data
-from mmlib.book import load_book, record
+from mmlib.course.book import load_book, record
 
 # %% [markdown]
 # ## 1. Check your environment
@@ -103,10 +102,10 @@ plt.show()
 #   cells top to bottom. The `.ipynb` is paired with `chapters/NN_slug.py` by jupytext:
 #   saving one updates the other. Every notebook opens with its outputs already there.
 # * **Change a parameter**: edit the first cell (tagged `parameters`) and re-run, or from
-#   a shell: `python -m mmlib.book build --chapter 00 --param N_SEEDS=5`.
-#   `python -m mmlib.book params 00` lists a chapter's parameters.
+#   a shell: `python -m mmlib.course.book build --chapter 00 --param N_SEEDS=5`.
+#   `python -m mmlib.course.book params 00` lists a chapter's parameters.
 # * **Use a profile**: `book.yml` names richer parameter sets, e.g.
-#   `python -m mmlib.book build --profile full` (more seeds, more epochs).
+#   `python -m mmlib.course.book build --profile full` (more seeds, more epochs).
 # * **Run the whole book**: `make book` executes every chapter into `_build/`
 #   (`_build/html/index.html`, `_build/report.json`). It never touches `chapters/` or
 #   `exercises/`, so your edits are safe.
@@ -116,7 +115,7 @@ plt.show()
 # `exercises/NN_slug.ipynb` holds functions whose body is a stub between the markers
 # `# --- your code below ---` and `# --- your code above ---`. Replace the
 # `raise NotImplementedError` line with your code, then run the last cell, `check("NN")`,
-# or from a shell `python -m mmlib.exercises check NN`. Each task reports
+# or from a shell `python -m mmlib.course.exercises check NN`. Each task reports
 # `pass`, `fail` with a hint, or `not done yet`. Exercise 00 practises the three
 # computations the course leans on: accuracy from logits, softmax minus one-hot, and
 # accuracy per modality.
@@ -150,8 +149,7 @@ def probe_accuracy(view: str, seed: int) -> float:
     return float(clf.score(x[test], y[test]))
 
 
-with threadpool_limits(limits=1):  # problems this small run fastest on one BLAS thread
-    scores = {v: np.array([probe_accuracy(v, SEED + s) for s in range(N_SEEDS)]) for v in VIEWS}
+scores = {v: np.array([probe_accuracy(v, SEED + s) for s in range(N_SEEDS)]) for v in VIEWS}  # BLAS threads: MMLIB_THREADS (1)
 order = sorted(VIEWS, key=lambda v: -scores[v].mean())
 for v in order:
     print(f"{v}: {scores[v].mean():.3f} ± {scores[v].std():.3f}")
@@ -191,7 +189,7 @@ record(strongest_view=best, weakest_view=worst, probe_gap=round(gap, 3),
 #
 # * The course is `book.yml`: parts, chapters, time budgets, parameter profiles.
 # * Each chapter starts with a `parameters` cell; change it, or pass `--param` /
-#   `--profile` to `python -m mmlib.book build`.
+#   `--profile` to `python -m mmlib.course.book build`.
 # * Each chapter has an exercise; `check("NN")` grades it.
 # * Real modalities are unequal: on mfeat the best view's linear probe beats the
 #   worst one's by tens of points.

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlib import theory
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
 from mmlib.metrics import gradient_norms, true_class_score

@@ -3,7 +3,7 @@
 
 # %% tags=["parameters"]
 # Parameters: everything a run of this chapter may change (papermill injects overrides
-# right after this cell; `python -m mmlib.book params 03` lists them).
+# right after this cell; `python -m mmlib.course.book params 03` lists them).
 SEEDS = [0, 1, 2]  # every comparison is repeated over these seeds (mean ± std)
 EPOCHS = 20  # training epochs per run
 CORRUPTION = 0.25  # fraction of synthetic samples whose audio is pure noise
@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 
 import mmlib.data
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.experiment import compare
 from mmlib.methods.valuation import resample_copies, sample_contribution, sample_contributions, weakest_modality
 from mmlib.metrics import predict

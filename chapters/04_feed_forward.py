@@ -3,7 +3,7 @@
 
 # %% tags=["parameters"]
 # Parameters: everything a run of this chapter may change (papermill injects overrides
-# right after this cell; `python -m mmlib.book params 04` lists them).
+# right after this cell; `python -m mmlib.course.book params 04` lists them).
 SEEDS = [0, 1, 2]  # every comparison is repeated over these seeds (mean ± std)
 EPOCHS = 20  # training epochs per run
 MFEAT_VIEWS = ["fac", "zer"]  # the two mfeat views (strong first)
@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 import mmlib.data
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.experiment import compare
 from mmlib.methods.amco import class_mask, mask_ratio
 from mmlib.methods.mla import entropy_fusion_weights

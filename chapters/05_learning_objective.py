@@ -51,7 +51,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 import mmlib.data
 import mmlib.plots
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.experiment import compare
 from mmlib.methods import encoder_parameters
 from mmlib.methods.gradients import loss_gradient

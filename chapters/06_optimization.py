@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
 from mmlib.methods.ogm import ogm_coefficients

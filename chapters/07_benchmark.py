@@ -64,7 +64,7 @@ import mmlib.methods
 from mmlib.benchmark import benchmark
 from mmlib.plots import plot_relative_balance
 from mmlib.results import family_averages, frontier_table, method_means, summary_table, versus_baseline
-from mmlib.book import record, repo_root
+from mmlib.course.book import record, repo_root
 from mmlib.data import load
 
 pd.set_option("display.width", 160)
@@ -465,7 +465,7 @@ record(runs=len(table), methods=len(methods), not_applicable=na, epochs=EPOCHS, 
 # optimality for trade-offs between objectives: Miettinen, *Nonlinear Multiobjective
 # Optimization* (1999).
 #
-# **Other profiles.** `python -m mmlib.book build --chapter 07 --profile full` runs five seeds
+# **Other profiles.** `python -m mmlib.course.book build --chapter 07 --profile full` runs five seeds
 # of 30 epochs; `--profile cremad` and `--profile kinetics_sounds` run the benchmark on the real
 # data sets for learners who have them (see `data/README.md` for the layout; the training loop
 # runs on the CPU with `MMLIB_THREADS` threads, so expect hours, and start with a small

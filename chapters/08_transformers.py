@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
 from mmlib.methods.rollingq import rebalanced_target, rotation_matrix

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from mmlib import mllm
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.results import adjust, paired_difference, summarize
 

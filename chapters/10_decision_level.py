@@ -56,7 +56,7 @@ import pandas as pd
 import torch
 
 from mmlib import decision as D
-from mmlib.book import record
+from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
 from mmlib.metrics import accuracy, predict

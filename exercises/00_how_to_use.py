@@ -13,7 +13,7 @@
 # Replace the `raise` line with your code (between the markers), run the cell, and run
 # the **check** cell at the end. It prints, for every task, `pass`, `fail` with a hint,
 # or `not done yet`. From a terminal the same grading is
-# `python -m mmlib.exercises check 00` (it runs this notebook from top to bottom).
+# `python -m mmlib.course.exercises check 00` (it runs this notebook from top to bottom).
 #
 # These three tasks are the arithmetic the whole course leans on: accuracy from
 # logits, the gradient of cross-entropy with respect to the logits, and accuracy
@@ -76,6 +76,6 @@ def per_modality_accuracy(logits: dict[str, torch.Tensor], labels: torch.Tensor)
 # Run this cell after each task.
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("00")

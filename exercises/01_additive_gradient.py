@@ -5,7 +5,7 @@
 # receives the *same* shared term `softmax(f) − onehot(y)`, multiplied by its own slice
 # of the head. Here you write those pieces yourself. Replace each
 # `raise NotImplementedError` between the markers, then run the check cell at the end
-# (or `python -m mmlib.exercises check 01` from a terminal).
+# (or `python -m mmlib.course.exercises check 01` from a terminal).
 
 # %%
 import torch
@@ -65,6 +65,6 @@ def shared_term_size(margins: dict[str, float], n_classes: int) -> float:
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("01")

@@ -4,7 +4,7 @@
 # Chapter 02 split a multimodal model's accuracy between its modalities with Shapley
 # values. Here you compute them yourself from the accuracies of every subset of
 # modalities. Replace each `raise NotImplementedError` between the markers, then run the
-# check cell (or `python -m mmlib.exercises check 02`).
+# check cell (or `python -m mmlib.course.exercises check 02`).
 
 # %%
 import math
@@ -59,6 +59,6 @@ def imbalance(contributions: dict[str, float]) -> float:
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("02")

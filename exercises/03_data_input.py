@@ -5,7 +5,7 @@
 # gives the weak modality extra training copies. Here you write the three rules that
 # make that method (Wei et al., CVPR 2024) work. Replace each `raise` line between the
 # markers, run the cell, and run the **check** cell at the end
-# (or `python -m mmlib.exercises check 03` from a terminal).
+# (or `python -m mmlib.course.exercises check 03` from a terminal).
 
 # %%
 import torch
@@ -71,6 +71,6 @@ def modality_resampling(mean_contributions: dict[str, float], n_samples: int,
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("03")

@@ -5,7 +5,7 @@
 # three small formulas the methods hang on: OPM's drop probability, MLA's entropy
 # weights at test time, and Greedy's conditional utilisation rate. Replace each
 # `raise` line between the markers, run the cell, then run the **check** cell
-# (or `python -m mmlib.exercises check 04` from a terminal).
+# (or `python -m mmlib.course.exercises check 04` from a terminal).
 
 # %%
 import math
@@ -69,6 +69,6 @@ def conditional_utilization_rate(acc_all: float, acc_without: float) -> float:
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("04")

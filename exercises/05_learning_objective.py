@@ -78,6 +78,6 @@ def pareto_update(g_mm: torch.Tensor, g_u: torch.Tensor, gamma: float = 1.5) -> 
 # Run this cell after each task.
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("05")

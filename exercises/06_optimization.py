@@ -85,6 +85,6 @@ def modulate(grad: torch.Tensor, coefficient: float, ge: bool, generator: torch.
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("06")

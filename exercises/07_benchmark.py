@@ -5,7 +5,7 @@
 # against imbalance. Here you write the frontier yourself, add a method **of your own** to the
 # benchmark through the `Method` hooks, and find out where it lands: on the frontier, or
 # dominated — and by whom. Replace each `raise` line between the markers, run the cell, and
-# run the **check** cell at the end (or `python -m mmlib.exercises check 07` from a terminal).
+# run the **check** cell at the end (or `python -m mmlib.course.exercises check 07` from a terminal).
 
 # %%
 import math
@@ -102,7 +102,7 @@ def dominated_by(means: pd.DataFrame, method: str) -> dict[str, list[str]]:
 
 # %%
 from mmlib.benchmark import benchmark
-from mmlib.book import repo_root
+from mmlib.course.book import repo_root
 from mmlib.data import load
 from mmlib.plots import plot_relative_balance
 from mmlib.results import method_means, versus_baseline
@@ -129,6 +129,6 @@ print(versus_baseline(table, "imbalance", methods=["mine"], higher_is_better=Fal
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("07")

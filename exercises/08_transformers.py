@@ -55,6 +55,6 @@ def rotation_matrix(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("08")

@@ -61,6 +61,6 @@ def text_to_visual_attention(codes: torch.Tensor, modality_ids: torch.Tensor) ->
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("09")

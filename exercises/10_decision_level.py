@@ -80,6 +80,6 @@ def capability_weights(logits: dict[str, torch.Tensor], labels: torch.Tensor) ->
 # ## Check your work
 
 # %%
-from mmlib.exercises import check
+from mmlib.course.exercises import check
 
 check("10")

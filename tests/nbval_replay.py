@@ -1,7 +1,7 @@
 """pytest plugin: nbval ``--nbval-lax`` over the committed notebooks, without a second execution.
 
 ``make test`` executes every chapter once, with papermill, through the book runner
-(``python -m mmlib.book build --out _build/test``). Re-executing the same cells again
+(``python -m mmlib.course.book build --out _build/test``). Re-executing the same cells again
 under nbval would double the longest stage of the test run. This plugin instead feeds
 nbval's own collector and comparison (comment markers and tags, ``skip_compare``, the
 ``--nbval-sanitize-with`` file, stream coalescing) with the outputs of that papermill
@@ -58,7 +58,7 @@ class ReplayFile(IPyNbFile):
         executed = Path(self.config.option.nbval_replay) / self.path.name
         if not executed.is_file():
             raise FileNotFoundError(
-                f"no executed notebook {executed}: run `python -m mmlib.book build --out "
+                f"no executed notebook {executed}: run `python -m mmlib.course.book build --out "
                 f"{Path(self.config.option.nbval_replay).parent}` first")
         nb = nbformat.read(executed, as_version=4)
         self.replayed = [c for c in nb.cells if c.cell_type == "code"

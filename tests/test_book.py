@@ -10,8 +10,8 @@ import jupytext
 import nbformat
 import pytest
 
-from mmlib.book import has_parameters_cell, notebook_parameters, parameter_specs, resolve_parameters, source_notebook
-from mmlib.bookfile import BookError, load_book
+from mmlib.course.book import has_parameters_cell, notebook_parameters, parameter_specs, resolve_parameters, source_notebook
+from mmlib.course.bookfile import BookError, load_book
 
 BOOK = load_book()
 CHAPTERS = BOOK.chapters

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from mmlib.bookfile import load_book
-from mmlib.exercises import (FAIL, NOT_DONE, PASS, exercise_paths, grade, grade_file, grade_namespace,
+from mmlib.course.bookfile import load_book
+from mmlib.course.exercises import (FAIL, NOT_DONE, PASS, exercise_paths, grade, grade_file, grade_namespace,
                              load_checks, namespace_from_module, namespace_from_notebook)
 
 BOOK = load_book()
@@ -65,7 +65,7 @@ def test_cli_reports_per_task_without_traceback(tmp_path):
         "return (logits.argmax(dim=1) == labels).float().mean().item()").replace(
         'raise NotImplementedError("Task 2: softmax minus one-hot")', "import sys; sys.exit(0)").replace(
         'raise NotImplementedError("Task 3: per-modality accuracy")', "import os; os._exit(0)"))
-    run = subprocess.run([sys.executable, "-m", "mmlib.exercises", "check", "00", str(done), "--timeout", "20"],
+    run = subprocess.run([sys.executable, "-m", "mmlib.course.exercises", "check", "00", str(done), "--timeout", "20"],
                          capture_output=True, text=True, cwd=BOOK.root)
     assert run.returncode == 1, run.stderr
     assert "[pass] Task 1" in run.stdout
@@ -76,13 +76,13 @@ def test_cli_reports_per_task_without_traceback(tmp_path):
 
 
 def test_cli_unknown_exercise_lists_valid_ones():
-    run = subprocess.run([sys.executable, "-m", "mmlib.exercises", "check", "99"],
+    run = subprocess.run([sys.executable, "-m", "mmlib.course.exercises", "check", "99"],
                          capture_output=True, text=True, cwd=BOOK.root)
     assert run.returncode == 2 and "valid exercises: 00" in run.stderr
 
 
 def test_check_in_a_notebook_prints_the_grades(capsys):
-    from mmlib.exercises import check
+    from mmlib.course.exercises import check
 
     check("00", namespace_from_module(exercise_paths("00").solution))
     assert "3 of 3 tasks pass." in capsys.readouterr().out

@@ -1,10 +1,10 @@
-"""The reference workload's sampler and the per-chapter reference (mmlib.reference)."""
+"""The reference workload's sampler and the per-chapter reference (mmlib.course.reference)."""
 
 import time
 
 import pytest
 
-from mmlib.reference import STEPS, ReferenceSampler, Sample, reference_for_window, reference_workload
+from mmlib.course.reference import STEPS, ReferenceSampler, Sample, reference_for_window, reference_workload
 
 
 def samples(*triples):

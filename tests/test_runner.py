@@ -7,15 +7,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mmlib import book as runner
-from mmlib.bookfile import BookError, load_book
+from mmlib.course import book as runner
+from mmlib.course.bookfile import BookError, load_book
 
 OK_CHAPTER = '''\
 # %% tags=["parameters"]
 X = 1
 
 # %%
-from mmlib.book import record
+from mmlib.course.book import record
 print("x is", X)
 record(double=X * 2)
 '''

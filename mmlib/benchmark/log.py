@@ -39,7 +39,7 @@ def default_out(name: str = "benchmark") -> Path:
     Every result log lives under ``_build/benchmark/``, which ``make clean`` keeps and
     ``make clean-results`` removes.
     """
-    from ..bookfile import repo_root
+    from ..course.bookfile import repo_root  # the course root (book.yml), found by the course tooling
 
     return repo_root() / "_build" / "benchmark" / f"{name}.csv"
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mmlib import book as runner
-from mmlib.bookfile import BookError, Chapter, load_book
-from mmlib.reference import reference_seconds
+from mmlib.course import book as runner
+from mmlib.course.bookfile import BookError, Chapter, load_book
+from mmlib.course.reference import reference_seconds
 
 # --------------------------------------------------------------------------- tiny books
 TYPED_CHAPTER = '''\
@@ -469,7 +469,7 @@ def test_relative_budgets_are_judged_with_a_measured_reference(tmp_path, capsys)
 
 def start_build(path: Path, out: Path, env_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "BOOK_TEST_DIR": str(env_dir)}
-    return subprocess.Popen([sys.executable, "-m", "mmlib.book", "--book", str(path), "build", "--out", str(out),
+    return subprocess.Popen([sys.executable, "-m", "mmlib.course.book", "--book", str(path), "build", "--out", str(out),
                              "--reference-s", "1", *extra], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

@@ -28,8 +28,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmlib.bookfile import load_book
-from mmlib.exercises import FAIL, PASS, exercise_paths, grade, load_checks, namespace_from_module
+from mmlib.course.bookfile import load_book
+from mmlib.course.exercises import FAIL, PASS, exercise_paths, grade, load_checks, namespace_from_module
 from mmlib.methods import Method
 
 BOOK = load_book()

@@ -6,7 +6,7 @@ line in this process (``main([...])``, which grades in child processes) and asse
 exit status, fragments of the report (the task's ``[fail]`` line and the hint naming what
 happened) and that it finished within its time limit. Hanging cases use a 2 s limit.
 Then: the in-kernel path (``grade_namespace``) and the time-limit settings. (A real
-``python -m mmlib.exercises`` process on ``sys.exit(0)`` / ``os._exit(0)`` is tested in
+``python -m mmlib.course.exercises`` process on ``sys.exit(0)`` / ``os._exit(0)`` is tested in
 ``tests/test_exercises.py``, which starts one anyway.)
 """
 
@@ -23,10 +23,10 @@ import jupytext
 import pytest
 import torch
 
-from mmlib.exercises import (DEFAULT_TIMEOUT, FAIL, NOT_DONE, PASS, TIMEOUT_ENV, exercise_paths,
+from mmlib.course.exercises import (DEFAULT_TIMEOUT, FAIL, NOT_DONE, PASS, TIMEOUT_ENV, exercise_paths,
                              grade_namespace, resolve_timeout)
-from mmlib.exercises.__main__ import main
-from mmlib.exercises.pairing import choose_notebook, guard
+from mmlib.course.exercises.__main__ import main
+from mmlib.course.exercises.pairing import choose_notebook, guard
 
 STUB = exercise_paths("00").stub.read_text()
 T1 = 'raise NotImplementedError("Task 1: accuracy")'
@@ -241,10 +241,10 @@ CASES = [
                       (F1, "replaced builtins.isinstance")), id="patch-builtins-isinstance"),
     pytest.param(Case(cli(task1("import builtins\nbuiltins.abs = lambda x: 0.0\nreturn 0.5")), 1,
                       (F1, "replaced builtins.abs while the check ran")), id="patch-builtins-during-task"),
-    pytest.param(Case(cli(new_cell("import mmlib.exercises as m\nm.FAIL = m.PASS", "return 0.5")), 1,
-                      (F1, "replaced mmlib.exercises.FAIL"), (P1,)), id="tamper-FAIL-constant"),
-    pytest.param(Case(cli(new_cell("import mmlib.exercises as m\nm.run_task = lambda c, f: ('pass', '')", "return 0.5")),
-                      1, (F1, "replaced mmlib.exercises.run_task"), (P1,)), id="tamper-run_task"),
+    pytest.param(Case(cli(new_cell("import mmlib.course.exercises as m\nm.FAIL = m.PASS", "return 0.5")), 1,
+                      (F1, "replaced mmlib.course.exercises.FAIL"), (P1,)), id="tamper-FAIL-constant"),
+    pytest.param(Case(cli(new_cell("import mmlib.course.exercises as m\nm.run_task = lambda c, f: ('pass', '')", "return 0.5")),
+                      1, (F1, "replaced mmlib.course.exercises.run_task"), (P1,)), id="tamper-run_task"),
     pytest.param(Case(cli(new_cell("import sys\nfor k in list(sys.modules):\n    if k.startswith('mmlib_exercise_checks'):\n"
                                    "        sys.modules[k].CHECKS.clear()", "return 0.5")), 1, (F1, "Task 3"), (P1,)),
                  id="clear-the-checks"),
