@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import Batch, MultimodalDataset
+from .data import MultimodalDataset
 from .models import MultimodalModel, Output, evaluating
 
 if TYPE_CHECKING:

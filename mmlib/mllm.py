@@ -64,7 +64,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +72,9 @@ from torch import Tensor, nn
 
 from .data import MultimodalDataset
 from .models import evaluating
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TEXT, VISUAL = 0, 1
 N_WORDS = 8

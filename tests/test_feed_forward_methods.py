@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 
-from mmlib import methods
 from mmlib.methods.amco import class_mask, dependent_modalities, mask_ratio
 from mmlib.methods.greedy import (MMTM, bypass_dominance, conditional_utilization_rate, modality_to_rebalance,
                                   relative_gradient_energy)

@@ -14,7 +14,7 @@ from mmlib.methods.gblending import blending_weights
 from mmlib.methods.lfm import gap_weight, js_divergence
 from mmlib.methods.mbsd import self_distillation
 from mmlib.methods.mmcosine import CosineFusion, cosine_logits
-from mmlib.methods.mmpareto import gradient_cosine, min_norm_weight, pareto_combine
+from mmlib.methods.mmpareto import min_norm_weight, pareto_combine
 from mmlib.methods.umt import distillation_loss
 from mmlib.train import run
 

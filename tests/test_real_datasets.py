@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import mmlib.data as data
-from mmlib.data import cremad, frames, kinetics_sounds
+from mmlib.data import cremad, frames
 from mmlib.data.frames import IMAGENET_MEAN, IMAGENET_STD
 from mmlib.data.layout import holdout_split
 

@@ -1,7 +1,6 @@
 """The book runner's machinery, on tiny throw-away books in tmp_path (not the real chapters)."""
 
 import json
-import textwrap
 from pathlib import Path
 
 import nbformat

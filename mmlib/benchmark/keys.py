@@ -41,14 +41,17 @@ _LIBRARY_HASH: list[str] = []
 
 
 def library_hash() -> str:
-    """A short hash of every source file of mmlib: a result is reused only if the code that made it is unchanged.
+    """A short hash of mmlib's source files: a result is reused only if the code that made it is unchanged.
 
-    Read once per process (the code this process runs is the code it imported), so the runs
-    of one benchmark, and of its worker processes, all carry the same hash.
+    Every ``.py`` under ``mmlib/`` counts, this package included, except the course tooling
+    (``mmlib/course/``: book runner and grader), which trains nothing. Read once per process
+    (the code this process runs is the code it imported), so the runs of one benchmark, and
+    of its worker processes, all carry the same hash.
     """
     if not _LIBRARY_HASH:
-        root = Path(__file__).parent.parent  # mmlib/, this package included
-        _LIBRARY_HASH.append(_source_hash(sorted(root.rglob("*.py"))))
+        root = Path(__file__).parent.parent  # mmlib/
+        sources = [path for path in sorted(root.rglob("*.py")) if path.relative_to(root).parts[0] != "course"]
+        _LIBRARY_HASH.append(_source_hash(sources))
     return _LIBRARY_HASH[0]
 
 

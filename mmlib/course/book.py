@@ -1,17 +1,17 @@
 """The book runner: book.yml -> papermill runs -> ``_build/``.
 
-Run it as ``python -m mmlib.book`` (``make book`` and ``make test`` do)::
+Run it as ``python -m mmlib.course.book`` (``make book`` and ``make test`` do)::
 
-    python -m mmlib.book list                         # chapters, budgets, cores, profiles
-    python -m mmlib.book params 01                    # a chapter's parameters: type, default, help
-    python -m mmlib.book reference                    # this machine's reference_s
-    python -m mmlib.book build [--chapter 01] [--profile full] [--param EPOCHS=3]
+    python -m mmlib.course.book list                         # chapters, budgets, cores, profiles
+    python -m mmlib.course.book params 01                    # a chapter's parameters: type, default, help
+    python -m mmlib.course.book reference                    # this machine's reference_s
+    python -m mmlib.course.book build [--chapter 01] [--profile full] [--param EPOCHS=3]
                                [--jobs N] [--keep-going] [--strict-budget] [--out _build]
-    python -m mmlib.book refresh [--chapter 01]       # maintainer: rewrite chapters/*.ipynb
+    python -m mmlib.course.book refresh [--chapter 01]       # maintainer: rewrite chapters/*.ipynb
 
 ``build`` first checks every selected chapter's parameters (names and types, against
 the chapter's cell tagged ``parameters``), then times the reference workload
-(:mod:`mmlib.reference`), then runs the chapters side by side, at most ``--jobs`` cores
+(:mod:`mmlib.course.reference`), then runs the chapters side by side, at most ``--jobs`` cores
 busy at a time (each chapter declares its ``cores`` in book.yml), longest budget first.
 Each chapter runs in a worker process of its own: jupytext converts
 ``chapters/NN_slug.py``, papermill executes it (kernel ``python3``, working directory
@@ -62,12 +62,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from mmlib.bookfile import Book, BookError, Chapter, load_book, repo_root
-from mmlib.bookworker import (KERNEL, KERNELSPEC, RECORD_MIME, read_records, read_source, render_html,
-                              write_atomic)
-from mmlib.bookworker import error_info as _error_info
+from mmlib.course.bookfile import Book, BookError, Chapter, load_book, repo_root
+from mmlib.course.bookworker import KERNELSPEC, RECORD_MIME, read_records, read_source, write_atomic
+from mmlib.course.reference import ReferenceSampler, measure_reference, reference_for_window, reference_seconds
 from mmlib.processes import pid_alive
-from mmlib.reference import ReferenceSampler, measure_reference, reference_for_window, reference_seconds
 
 __all__ = ["record", "read_records", "load_book", "repo_root", "build", "refresh", "main",
            "Book", "BookError", "Chapter", "RECORD_MIME", "Parameter", "parameter_specs",
@@ -348,7 +346,7 @@ def resolve_parameters(book: Book, chapters: Sequence[Chapter], profile: str,
         for name, value in params.items():
             expected = check_parameter(specs[name], value)
             if expected:
-                origin = (f" (from --param)" if overrides and name in overrides
+                origin = (" (from --param)" if overrides and name in overrides
                           else f" (profile {profile!r} in {book.path.name})")
                 raise BookError(f"chapter {ch.id}: parameter {name} expects {expected} "
                                 f"(default {specs[name].source}), got {_show(value)}{origin}")
@@ -835,7 +833,7 @@ def _positive_float(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit code (2 for bad input)."""
-    parser = argparse.ArgumentParser(prog="python -m mmlib.book", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mmlib.course.book", description=__doc__.split("\n")[0])
     parser.add_argument("--book", type=Path, default=None, help="book.yml to use (default: the course's)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="chapters, budgets, cores and profiles in book order")

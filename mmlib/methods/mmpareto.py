@@ -58,7 +58,6 @@ from ..data import Batch
 from ..models import Output
 from ..validation import Flag, Number
 from .base import Method, encoder_parameters, register
-from .gradients import flatten_gradients  # noqa: F401  (re-exported: older chapters import it from here)
 from .gradients import loss_gradient, loss_gradients, write_gradients
 
 

@@ -32,7 +32,7 @@ import torch
 from sklearn.cluster import KMeans
 from torch import Tensor
 
-from ..models import MultimodalModel, evaluating
+from ..models import evaluating
 from ..validation import Integer, Number
 from .base import Method, encoder_parameters, register
 
