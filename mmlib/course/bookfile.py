@@ -34,7 +34,7 @@ class BookError(Exception):
 class Chapter:
     """One chapter as listed in book.yml (paths are absolute).
 
-    ``relative_budget`` is in units of ``reference_s`` (see :mod:`mmlib.reference`);
+    ``relative_budget`` is in units of ``reference_s`` (see :mod:`mmlib.course.reference`);
     ``cores`` is how many CPU cores the chapter keeps busy (``book build --jobs``).
     """
 
@@ -103,7 +103,7 @@ def repo_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / BOOK_FILE).is_file():
             return folder
-    package_parent = Path(__file__).resolve().parent.parent
+    package_parent = Path(__file__).resolve().parents[2]
     if (package_parent / BOOK_FILE).is_file():
         return package_parent
     raise BookError(f"no {BOOK_FILE} found above {here}; run from the course folder")

@@ -1,9 +1,9 @@
-"""One chapter's worker process for the book runner (:mod:`mmlib.book`).
+"""One chapter's worker process for the book runner (:mod:`mmlib.course.book`).
 
-The runner loads this file by path (``importlib``), not as ``mmlib.bookworker``: importing
+The runner loads this file by path (``importlib``), not as ``mmlib.course.bookworker``: importing
 the ``mmlib`` package imports torch, seconds of start-up that a worker driving papermill
 does not need (the chapter's kernel imports what the chapter uses). So this module imports
-nothing from ``mmlib``; :mod:`mmlib.book` imports its helpers from here.
+nothing from ``mmlib``; :mod:`mmlib.course.book` imports its helpers from here.
 
 A worker reads a pickled job of plain values, executes the chapter with papermill into a
 temporary notebook renamed into place when done, renders its HTML page if asked, and
@@ -56,7 +56,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def read_records(nb: Any) -> dict[str, Any]:
-    """Merge every ``mmlib.book.record`` output of an executed notebook (later values win)."""
+    """Merge every ``mmlib.course.book.record`` output of an executed notebook (later values win)."""
     found: dict[str, Any] = {}
     for cell in nb.cells:
         for out in cell.get("outputs", []):

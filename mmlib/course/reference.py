@@ -18,7 +18,7 @@ the book runner does not trust one timing: :class:`ReferenceSampler` repeats a s
 of the workload every few seconds in a background thread, and each chapter is judged with
 :func:`reference_for_window`, the median of the probes taken while it ran.
 
-``python -m mmlib.book reference`` prints :func:`measure_reference`.
+``python -m mmlib.course.book reference`` prints :func:`measure_reference`.
 """
 
 from __future__ import annotations

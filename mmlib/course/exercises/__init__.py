@@ -12,11 +12,11 @@ Layout of exercise ``NN`` (its path comes from ``exercise:`` in book.yml)::
                                   ``check_fn(learner_function)`` raises AssertionError("hint")
                                   on a wrong answer; its docstring's first line is the task title
 
-In a notebook: ``from mmlib.exercises import check; check("00")`` grades the functions
-defined so far. From a shell: ``python -m mmlib.exercises check NN [path]``.
+In a notebook: ``from mmlib.course.exercises import check; check("00")`` grades the functions
+defined so far. From a shell: ``python -m mmlib.course.exercises check NN [path]``.
 
 The learner's code never runs in the grader's own process: the notebook's cells and each
-task run in a child process (:mod:`mmlib.exercises.isolation`) with a time limit per task
+task run in a child process (:mod:`mmlib.course.exercises.isolation`) with a time limit per task
 (:data:`DEFAULT_TIMEOUT` seconds, or ``timeout=``, or the environment variable
 ``MMLIB_EXERCISE_TIMEOUT``) and per notebook cell (:data:`CELL_FACTOR` times that, or
 ``cell_timeout=``: a cell may legitimately train for minutes). ``sys.exit``, ``os._exit``, a crash, a syntax error,
@@ -38,7 +38,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from mmlib.bookfile import BookError, load_book
+from mmlib.course.bookfile import BookError, load_book
 
 __all__ = ["Result", "Grading", "check", "grade", "grade_file", "grade_notebook", "grade_namespace",
            "exercise_paths", "load_checks", "namespace_from_notebook", "namespace_from_module",
@@ -313,8 +313,8 @@ def grade_notebook(exercise_id: str, path: Path | None = None, book_path: Path |
     Default file: the newer of ``exercises/NN_slug.ipynb`` / ``.py`` (a note says which;
     a warning says when the two differ in code).
     """
-    from mmlib.exercises.isolation import Job, supervise
-    from mmlib.exercises.pairing import choose_notebook
+    from mmlib.course.exercises.isolation import Job, supervise
+    from mmlib.course.exercises.pairing import choose_notebook
 
     limit = resolve_timeout(timeout)
     cell_limit = CELL_FACTOR * limit if cell_timeout is None else resolve_timeout(cell_timeout, "cell_timeout")
@@ -342,7 +342,7 @@ def grade_namespace(exercise_id: str, namespace: dict[str, Any], book_path: Path
     Where the platform cannot fork, the tasks run in this process without a time limit
     (the namespace's functions cannot be sent to a fresh process); a note says so.
     """
-    from mmlib.exercises.isolation import Job, can_fork, supervise
+    from mmlib.course.exercises.isolation import Job, can_fork, supervise
 
     limit = resolve_timeout(timeout)
     paths = exercise_paths(exercise_id, book_path)

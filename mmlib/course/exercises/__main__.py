@@ -1,8 +1,8 @@
-"""``python -m mmlib.exercises check NN [path] [--timeout S] [--cell-timeout S]`` — grade an exercise notebook.
+"""``python -m mmlib.course.exercises check NN [path] [--timeout S] [--cell-timeout S]`` — grade an exercise notebook.
 
-``python -m mmlib.exercises guard`` — before JupyterLab opens the exercises (``make lab``),
+``python -m mmlib.course.exercises guard`` — before JupyterLab opens the exercises (``make lab``),
 back up the side of every ``.py``/``.ipynb`` pair whose code differs that JupyterLab would
-drop (see :mod:`mmlib.exercises.pairing`).
+drop (see :mod:`mmlib.course.exercises.pairing`).
 
 Exit status of ``check``: 0 when every task passes and every cell ran, 1 otherwise,
 2 for bad input (an unknown exercise lists the valid ones; a bad ``--timeout``).
@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mmlib.bookfile import BookError, load_book
-from mmlib.exercises import CELL_FACTOR, DEFAULT_TIMEOUT, TIMEOUT_ENV, format_results, grade_notebook
+from mmlib.course.bookfile import BookError, load_book
+from mmlib.course.exercises import CELL_FACTOR, DEFAULT_TIMEOUT, TIMEOUT_ENV, format_results, grade_notebook
 
 
 def _seconds(text: str) -> float:
-    from mmlib.exercises import resolve_timeout
+    from mmlib.course.exercises import resolve_timeout
 
     try:
         return resolve_timeout(float(text))
@@ -30,7 +30,7 @@ def _seconds(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m mmlib.exercises",
+    parser = argparse.ArgumentParser(prog="python -m mmlib.course.exercises",
                                      description="Grade the course's exercises.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_check = sub.add_parser("check", help="grade exercise NN (default file: the newer of "
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{ch.id}  {ch.exercise.name}")
             return 0
         if args.command == "guard":
-            from mmlib.exercises.pairing import guard
+            from mmlib.course.exercises.pairing import guard
 
             book = load_book()
             stubs = [ch.exercise for ch in book.chapters if ch.exercise is not None]

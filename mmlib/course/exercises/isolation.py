@@ -15,7 +15,7 @@ notebook kernel are inherited); elsewhere ``spawn`` re-reads the notebook from i
 Guards inside the child: output is captured (capped) instead of flooding the terminal;
 the attributes of ``builtins``, ``torch``, the checks module and this package are
 snapshot before the learner's code runs, and a change is undone and reported as a fail
-(so monkeypatching ``torch.allclose`` or ``mmlib.exercises.FAIL`` cannot make a check
+(so monkeypatching ``torch.allclose`` or ``mmlib.course.exercises.FAIL`` cannot make a check
 pass). This protects against accidents and casual tampering; it is a learning aid, not a
 security boundary.
 """
@@ -124,7 +124,7 @@ class _Snapshot:
     """
 
     MODULES = ("builtins", "math", "operator", "torch", "torch.nn", "torch.nn.functional", "numpy")
-    OWN = ("mmlib.exercises", "mmlib.exercises.isolation")
+    OWN = ("mmlib.course.exercises", "mmlib.course.exercises.isolation")
 
     def __init__(self, checks: dict[str, Any], checks_module: types.ModuleType) -> None:
         owners: list[tuple[str, Any, bool]] = [(m, sys.modules[m], False) for m in self.MODULES if m in sys.modules]
@@ -246,7 +246,7 @@ def _child_main(job: Job, pending: list[str], skip: list[int], conn: Any) -> Non
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)  # OpenMP thread pools inherited through fork can deadlock
-    import mmlib.exercises as ex
+    import mmlib.course.exercises as ex
 
     ex._grading_file = True  # the notebook's own check() cell stays quiet (set before the snapshot)
     module = ex._load_module(Path(job.checks_path), f"mmlib_exercise_checks_{job.exercise_id}")
@@ -307,7 +307,7 @@ def _kill_group(proc: multiprocessing.process.BaseProcess) -> None:
 def supervise(job: Job, tasks: list[str], timeout: float, cell_timeout: float | None = None
               ) -> tuple[dict[str, tuple[str, str, str]], dict[int, str], str | None]:
     """Grade ``tasks`` in child processes; returns (task -> (status, hint, output), cell errors, fatal)."""
-    from mmlib.exercises import FAIL
+    from mmlib.course.exercises import FAIL
 
     ctx = _context(job)
     pending, skip = list(tasks), set()

@@ -8,7 +8,7 @@ differ does it refuse to open the notebook (HTTP 400, "... is more recent than .
 So after ``git pull`` rewrites a ``.py`` (a fresh mtime), JupyterLab shows the ``.py``'s
 code and the learner's work in the ``.ipynb`` is gone on the next save, without a word.
 
-The guard (``python -m mmlib.exercises guard``, run by ``make lab``) copies, for every
+The guard (``python -m mmlib.course.exercises guard``, run by ``make lab``) copies, for every
 pair whose code differs, the side that would be lost into ``exercises/backup/`` and says
 how to restore it. It never modifies the pair itself.
 """
@@ -21,7 +21,7 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mmlib.bookfile import BookError
+from mmlib.course.bookfile import BookError
 
 __all__ = ["code_of", "differ", "choose_notebook", "guard", "BACKUP_DIR"]
 
@@ -31,7 +31,7 @@ DEFAULT_MARGIN = 1.0  # jupytext's default outdated_text_notebook_margin, second
 
 def code_of(path: Path) -> list[str]:
     """The code cells' sources of a notebook, whitespace-only differences removed."""
-    from mmlib.exercises import notebook_cells
+    from mmlib.course.exercises import notebook_cells
 
     return [" ".join(source.split()) for source in notebook_cells(path) if source.strip()]
 
