@@ -58,7 +58,6 @@ from mmlib.methods.rollingq import rebalanced_target, rotation_matrix
 from mmlib.results import adjust, paired_difference, summarize
 from mmlib.transformer import AttentionTrace, attention_imbalance_ratio, attention_on, build_transformer
 
-torch.set_num_threads(1)  # models this small run fastest (and reproducibly) on one thread
 ROLLINGQ = {"beta": BETA, "sigma": SIGMA, "max_rotations": MAX_ROTATIONS}
 # every transformer of the chapter: built by build_transformer, trained with Adam (SGD trains it badly)
 TRANSFORMER = {"build": partial(build_transformer, dim=DIM), "optimizer": "adam", "lr": 2e-3, "progress": False}

@@ -52,7 +52,6 @@ from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.results import adjust, paired_difference, summarize
 
-torch.set_num_threads(1)  # models this small run fastest (and reproducibly) on one thread
 data = load("synthetic")
 vocab = mllm.Vocabulary(data.n_classes)
 

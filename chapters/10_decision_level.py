@@ -66,7 +66,6 @@ from mmlib.studies.decision_layer import feature_dataset, pretrain_encoders, pre
 from mmlib.train import run
 from mmlib.widgets import weight_explorer
 
-torch.set_num_threads(1)  # small models: threads cost more than they give on a shared 2-core CPU
 DATASETS = {"synthetic": (load("synthetic"), SYNTHETIC_DIMS, SYNTHETIC_SCALES),
             "mfeat": (load("mfeat"), MFEAT_DIMS, {})}
 WEAK = {"synthetic": "visual", "mfeat": "zer"}  # the modality with the smaller feature energy
