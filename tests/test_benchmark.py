@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
+import mmlib
 import mmlib.benchmark as B
 import mmlib.benchmark.log as L
 import mmlib.benchmark.pool as P
@@ -410,3 +411,11 @@ def test_make_clean_keeps_the_benchmark_logs_and_clean_results_removes_them(tmp_
     assert left == ["_build/benchmark", "_build/benchmark/07_default.csv", "_build/benchmark/07_default.jsonl"]
     subprocess.run([*make, "clean-results"], cwd=tmp_path, check=True, capture_output=True)
     assert list((tmp_path / "_build").iterdir()) == []
+
+
+def test_library_hash_reads_the_library_but_not_the_course_tooling():
+    from mmlib.benchmark.keys import library_sources
+
+    names = {path.relative_to(Path(mmlib.__file__).parent).as_posix() for path in library_sources()}
+    assert {"train.py", "methods/base.py", "methods/ogm.py", "benchmark/keys.py", "data/dataset.py"} <= names
+    assert not any(name.startswith("course/") for name in names)

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 from ..data import MultimodalDataset
 from ..methods import Method
 
-__all__ = ["FIT_DEFAULTS", "Job", "data_fingerprint", "job_key", "library_hash"]
+__all__ = ["FIT_DEFAULTS", "Job", "data_fingerprint", "job_key", "library_hash", "library_sources"]
 
 #: Fit options recorded in every key (their defaults are mmlib.train's).
 FIT_DEFAULTS: dict[str, Any] = {"epochs": 20, "lr": 0.05, "batch_size": 64, "optimizer": "sgd",
@@ -40,6 +40,12 @@ def _source_hash(paths: Iterable[Path]) -> str:
 _LIBRARY_HASH: list[str] = []
 
 
+def library_sources() -> list[Path]:
+    """The files :func:`library_hash` reads: every ``.py`` under ``mmlib/`` but ``mmlib/course/``."""
+    root = Path(__file__).parent.parent  # mmlib/
+    return [path for path in sorted(root.rglob("*.py")) if path.relative_to(root).parts[0] != "course"]
+
+
 def library_hash() -> str:
     """A short hash of mmlib's source files: a result is reused only if the code that made it is unchanged.
 
@@ -49,9 +55,7 @@ def library_hash() -> str:
     of its worker processes, all carry the same hash.
     """
     if not _LIBRARY_HASH:
-        root = Path(__file__).parent.parent  # mmlib/
-        sources = [path for path in sorted(root.rglob("*.py")) if path.relative_to(root).parts[0] != "course"]
-        _LIBRARY_HASH.append(_source_hash(sources))
+        _LIBRARY_HASH.append(_source_hash(library_sources()))
     return _LIBRARY_HASH[0]
 
 
