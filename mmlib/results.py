@@ -238,8 +238,8 @@ def versus_baseline(table: pd.DataFrame, column: str, baseline: str = "baseline"
             common = [] if other is None else [s for s in base.index if s in other.index]
             if len(common) < MIN_SEEDS:
                 raise ValueError(f"versus_baseline: {where}, method {method!r}: only {len(common)} seed(s) shared "
-                                 f"with {baseline!r} after dropping diverged runs and runs without a value; the rule of evidence needs "
-                                 f">= {MIN_SEEDS}")
+                                 f"with {baseline!r} after dropping diverged runs and runs without a value; "
+                                 f"the rule of evidence needs >= {MIN_SEEDS}")
             claims[(*group, method)] = paired_difference(other[common].to_numpy(), base[common].to_numpy(),
                                                          higher_is_better=higher_is_better, alpha=alpha)
     claims = adjust(claims)  # type: ignore[arg-type]
@@ -275,7 +275,8 @@ def summarize(table: pd.DataFrame, columns: Iterable[str] | None = None, digits:
     diverged (``status == "diverged"``) are left out; ``n`` is the number of runs per group.
     """
     table = finished(table)
-    numeric = [c for c in (columns or table.columns) if c not in (*by, "seed") and pd.api.types.is_numeric_dtype(table[c])]
+    numeric = [c for c in (columns or table.columns)
+               if c not in (*by, "seed") and pd.api.types.is_numeric_dtype(table[c])]
     grouped = table.groupby(list(by), sort=False)
     mean, std = grouped[numeric].mean(), grouped[numeric].std(ddof=1).fillna(0.0)
 

@@ -11,7 +11,7 @@ and runs, per epoch (:func:`train_epoch`)::
     method.on_epoch_start(state)
     for batch in method.sample(state):                        # data input
         optimizer = method.optimizer_for(state, batch)
-        output, loss = method.step(state, batch, optimizer)   # forward -> loss -> backward -> after_backward -> optimizer.step
+        output, loss = method.step(state, batch, optimizer)   # forward, loss, backward, after_backward, step
     method.on_epoch_end(state)                                # e.g. re-initialisation, prototypes
 
 then evaluates the model on the validation and test splits. Model selection uses
