@@ -130,12 +130,16 @@ def shapley_values(value_fn: Callable[[frozenset[str]], float | Tensor],
 
     ``value_fn`` maps a frozenset of modalities to its value (a number, or a
     tensor of per-sample values); it is called once per subset (2^n calls).
-    The values sum to ``v(all) - v(empty)`` (efficiency).
+    The values sum to ``v(all) - v(empty)`` (efficiency). A modality named twice is an
+    error (a set cannot hold it twice, so the game would be ill-defined).
     """
     players = list(modalities)
     n = len(players)
     if n == 0:
         raise ValueError("a Shapley game needs at least one modality")
+    repeated = sorted({m for m in players if players.count(m) > 1})
+    if repeated:
+        raise ValueError(f"a Shapley game needs distinct modalities; {repeated} named more than once in {players}")
     cache = {frozenset(s): value_fn(frozenset(s)) for k in range(n + 1) for s in combinations(players, k)}
     result = {}
     for m in players:
@@ -199,6 +203,11 @@ def imbalance(scores: Mapping[str, float]) -> float:
     is the fused accuracy shared between modalities" — the quantity
     BalanceBenchmark (Xu et al., 2025) reports per modality but does not reduce to
     one number. Returns 0 when every score is 0 (no evidence of imbalance).
+
+    Scores of opposite sign (a modality whose contribution is negative: it hurts the
+    fused prediction) are allowed and the value stays in [0, 1], because
+    ``max - min <= |max| + |min| <= sum |s_m|``; with two modalities of opposite sign it is
+    exactly 1, as much imbalance as when one has everything and the other nothing.
     """
     values = list(scores.values())
     total = sum(abs(v) for v in values)

@@ -144,3 +144,9 @@ def test_mla_predict_uses_entropy_weights(synthetic_small):
     weights = entropy_fusion_weights(z)
     assert torch.allclose(out.fused, sum(weights[m][:, None] * z[m] for m in z), atol=1e-5)
     assert torch.allclose(out.fused, sum(out.logits.values()), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_opm_a_non_finite_score_drops_nothing(bad):
+    assert drop_probabilities({"a": bad, "v": 10.0}) == {"a": 0.0, "v": 0.0}
+    assert drop_probabilities({"a": 30.0, "v": bad, "t": 1.0}) == {"a": 0.0, "v": 0.0, "t": 0.0}

@@ -86,3 +86,18 @@ def test_gradient_norms_zero_before_backward(mfeat):
     data = mfeat
     model = build_model(data)
     assert gradient_norms(model) == {"fac": 0.0, "zer": 0.0}
+
+
+def test_shapley_refuses_a_modality_named_twice():
+    with pytest.raises(ValueError, match=r"distinct modalities; \['a'\] named more than once"):
+        shapley_values(lambda s: float(len(s)), ["a", "b", "a"])
+
+
+@pytest.mark.parametrize("scores, expected", [
+    ({"a": 0.3, "v": -0.1}, 1.0),               # two modalities of opposite sign: as uneven as it gets
+    ({"a": -0.2, "v": 0.2}, 1.0),
+    ({"a": 0.5, "v": 0.3, "t": -0.2}, 0.7),     # (0.5 - (-0.2)) / (0.5 + 0.3 + 0.2)
+    ({"a": -0.1, "v": -0.3}, 0.5),              # both negative: (-0.1 - (-0.3)) / 0.4
+])
+def test_imbalance_with_negative_contributions_stays_in_unit_interval(scores, expected):
+    assert imbalance(scores) == pytest.approx(expected)

@@ -29,6 +29,7 @@ whole batch) and are masked out of the loss instead of being removed.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -48,6 +49,8 @@ def drop_probabilities(scores: Mapping[str, float], q_base: float = 0.5, lam: fl
     ``r_m = tanh(relu(s_m / sum_{k != m} s_k - 1))``; ``q_m = clip(q_base (1 + lam r_m), 0, 1)``
     if ``r_m > 0`` else 0. A modality whose score does not exceed the others' is never
     dropped; ties drop nothing; if every other score is 0 the ratio is taken as infinite.
+    A non-finite score (NaN or inf, e.g. from a diverging batch) drops nothing: no
+    modality can be judged the stronger on it.
     """
     if not 0 <= q_base <= 1:
         raise ValueError(f"q_base must be in [0, 1], got {q_base}")
@@ -55,6 +58,8 @@ def drop_probabilities(scores: Mapping[str, float], q_base: float = 0.5, lam: fl
         raise ValueError(f"lam must be non-negative, got {lam}")
     if len(scores) < 2:
         raise ValueError(f"OPM needs at least two modalities, got {list(scores)}")
+    if not all(math.isfinite(float(v)) for v in scores.values()):
+        return {m: 0.0 for m in scores}
     q = {}
     for m, s in scores.items():
         others = sum(float(v) for k, v in scores.items() if k != m)
