@@ -1,6 +1,6 @@
 """MMCosine: cosine logits so that no modality wins by the norm of its weights or features.
 
-Xu, Wei, Hu et al., "MMCosine: Multi-Modal Cosine Loss Towards Balanced
+R. Xu, R. Feng, S.-X. Zhang, D. Hu, "MMCosine: Multi-Modal Cosine Loss Towards Balanced
 Audio-Visual Fine-Grained Learning", ICASSP 2023.
 
 Each modality's logits are scaled cosines between its normalised features and its
@@ -72,7 +72,8 @@ class MMCosine(Method):
 
     name = "mmcosine"
     family = "learning objective"
-    paper = "Xu et al., MMCosine: Multi-Modal Cosine Loss Towards Balanced Audio-Visual Fine-Grained Learning, ICASSP 2023"
+    paper = ("Xu, Feng, Zhang, Hu. MMCosine: Multi-Modal Cosine Loss Towards Balanced Audio-Visual Fine-Grained "
+             "Learning. ICASSP 2023")
     hyperparameter_ranges = {"scale": Number(gt=0)}
 
     def __init__(self, scale: float = 10.0) -> None:

@@ -1,7 +1,7 @@
 """OPM: On-the-fly Prediction Modulation (feed-forward stage).
 
-Paper: Y. Wei, D. Hu, H. Wang, Y. Feng (et al.), "On-the-fly Modulation for Balanced
-Multimodal Learning", IEEE T-PAMI 2024 (the journal extension of OGM-GE).
+Paper: Y. Wei, D. Hu, H. Du, J.-R. Wen, "On-the-fly Modulation for Balanced Multimodal
+Learning", IEEE T-PAMI 2024, arXiv 2410.11582 (the journal extension of OGM-GE).
 
 While training, the features of the modality that currently *predicts* better are
 randomly dropped, so the fused prediction has to lean on the others. With the
@@ -84,7 +84,7 @@ class OPM(Method):
 
     name = "opm"
     family = "feed-forward"
-    paper = "Wei, Hu, Wang, Feng et al. On-the-fly Modulation for Balanced Multimodal Learning. T-PAMI 2024"
+    paper = "Wei, Hu, Du, Wen. On-the-fly Modulation for Balanced Multimodal Learning. T-PAMI 2024"
     hyperparameter_ranges = {"q_base": Number(ge=0, le=1), "lam": Number(ge=0), "p_exe": Number(ge=0, le=1),
                              "warmup_epochs": Integer(ge=0)}
 
