@@ -1,7 +1,7 @@
 """AGM: Adaptive Gradient Modulation with Shapley mono-modal responses.
 
-Paper: Li, Li, Hu, Yang, Zhou, Liu, "Boosting Multi-modal Model Performance with
-Adaptive Gradient Modulation", ICCV 2023.
+Paper: H. Li, X. Li, P. Hu, Y. Lei, C. Li, Y. Zhou, "Boosting Multi-modal Model Performance
+with Adaptive Gradient Modulation", ICCV 2023, arXiv 2308.07686.
 
 OGM reads each modality's share of the fused output off the head slices, which only
 works for additive fusion. AGM gets a modality's *mono-modal response* from the
@@ -98,7 +98,8 @@ class AGM(Method):
 
     name = "agm"
     family = "optimization"
-    paper = "Li et al., Boosting Multi-modal Model Performance with Adaptive Gradient Modulation, ICCV 2023"
+    paper = ("Li, Li, Hu, Lei, Li, Zhou. Boosting Multi-modal Model Performance with Adaptive Gradient Modulation. "
+             "ICCV 2023")
     hyperparameter_ranges = {"alpha": Number(ge=0)}
 
     def __init__(self, alpha: float = 0.5) -> None:

@@ -1,6 +1,7 @@
 """CML: Calibrating Multimodal Learning — removing a modality must not raise confidence.
 
-Ma, Zhang, Wu et al., "Calibrating Multimodal Learning", ICML 2023.
+H. Ma, Q. Zhang, C. Zhang, B. Wu, H. Fu, J. T. Zhou, Q. Hu, "Calibrating Multimodal Learning",
+ICML 2023, arXiv 2306.01265.
 
 A well-calibrated multimodal classifier should be *less* confident, never more,
 when one of its modalities is taken away. A model that leans on one modality
@@ -51,7 +52,7 @@ class CML(Method):
 
     name = "cml"
     family = "learning objective"
-    paper = "Ma et al., Calibrating Multimodal Learning, ICML 2023"
+    paper = "Ma, Zhang, Zhang, Wu, Fu, Zhou, Hu. Calibrating Multimodal Learning. ICML 2023"
     hyperparameter_ranges = {"lam": Number(ge=0)}
 
     def __init__(self, lam: float = 0.1) -> None:

@@ -1,7 +1,7 @@
 """InfoReg: regulate the dominant modality during its prime learning window.
 
-Paper: Huang, Wei, Hu et al., "Adaptive Unimodal Regulation for Balanced Multimodal
-Information Acquisition", CVPR 2025.
+Paper: C. Huang, Y. Wei, Z. Yang, D. Hu, "Adaptive Unimodal Regulation for Balanced Multimodal
+Information Acquisition", CVPR 2025, arXiv 2503.18595.
 
 Idea: early in training, each encoder goes through a "prime learning window" in which
 it acquires information fastest; if the dominant modality uses its window to fit the
@@ -97,7 +97,8 @@ class InfoReg(Method):
 
     name = "inforeg"
     family = "optimization"
-    paper = "Huang et al., Adaptive Unimodal Regulation for Balanced Multimodal Information Acquisition, CVPR 2025"
+    paper = ("Huang, Wei, Yang, Hu. Adaptive Unimodal Regulation for Balanced Multimodal Information Acquisition. "
+             "CVPR 2025")
     # the growth k is at most 1 (and 1 in the first epochs): a threshold >= 1 would never open the window
     hyperparameter_ranges = {"beta0": Number(ge=0), "window": Integer(ge=1), "threshold": Number(ge=0, lt=1)}
 

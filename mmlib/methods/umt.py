@@ -1,7 +1,7 @@
 """UMT: Uni-Modal Teachers distilled into the multimodal encoders.
 
-Du, Teng, Wang et al., "On Uni-Modal Feature Learning in Supervised Multi-Modal
-Learning", ICML 2023.
+C. Du, J. Teng, T. Li, Y. Liu, T. Yuan, Y. Wang, Y. Yuan, H. Zhao, "On Uni-Modal Feature Learning
+in Supervised Multi-Modal Learning", ICML 2023, arXiv 2305.01233.
 
 Each modality first gets a teacher: a model trained on that modality alone
 (:func:`mmlib.train.train_unimodal`). The multimodal student is then trained with
@@ -51,7 +51,7 @@ class UMT(Method):
 
     name = "umt"
     family = "learning objective"
-    paper = "Du et al., On Uni-Modal Feature Learning in Supervised Multi-Modal Learning, ICML 2023"
+    paper = "Du, Teng, Li et al. On Uni-Modal Feature Learning in Supervised Multi-Modal Learning. ICML 2023"
     hyperparameter_ranges = {"beta": Number(ge=0), "teacher_epochs": OrNone(Integer(ge=1))}
 
     def __init__(self, beta: float = 1.0, teacher_epochs: int | None = None) -> None:
