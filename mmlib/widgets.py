@@ -17,7 +17,8 @@ from IPython.display import display
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .decision import accuracy, calibrate, decision_shares, per_class_accuracy, weighted_logits
+from .decision import calibrate, decision_shares, per_class_accuracy, weighted_logits
+from .metrics import accuracy
 from .theory import shared_term_size
 
 

@@ -6,6 +6,7 @@ knobs loads its own.
 """
 
 import pytest
+import torch
 
 from mmlib.data import load
 
@@ -20,3 +21,15 @@ def synthetic_small():
 def mfeat():
     """The UCI multiple-features digits as shipped (six views, ten classes)."""
     return load("mfeat")
+
+
+@pytest.fixture
+def two_modalities():
+    """Hand-made logits of a strong ("a") and a weak ("b") modality on 4 samples, 3 classes, and the labels.
+
+    "a" is right on 3 of 4 samples with margin 3; "b" on 2 of 4 with margin 1.
+    """
+    labels = torch.tensor([0, 1, 2, 0])
+    strong = torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0], [0.0, 3.0, 0.0]])
+    weak = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    return {"a": strong, "b": weak}, labels

@@ -17,13 +17,6 @@ from mmlib.studies.decision_layer import feature_dataset, pretrain_encoders, pre
 from mmlib.train import fit
 
 
-def two_modalities():
-    labels = torch.tensor([0, 1, 2, 0])
-    strong = torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0], [0.0, 3.0, 0.0]])
-    weak = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    return {"a": strong, "b": weak}, labels
-
-
 def test_weight_norms_overall_and_per_class():
     slices = {"a": torch.tensor([[3.0, 4.0], [0.0, 0.0]]), "b": torch.tensor([[1.0], [2.0]])}
     assert D.weight_norms(slices) == pytest.approx({"a": 5.0, "b": math.sqrt(5)})
@@ -48,8 +41,8 @@ def test_logit_magnitudes_ignore_constant_shifts():
     assert mags["a"] == pytest.approx(1.5) and mags["b"] == pytest.approx(1.5) and mags["zero"] == 0.0
 
 
-def test_decision_shares_sum_to_one_and_follow_the_pushes():
-    logits, _ = two_modalities()
+def test_decision_shares_sum_to_one_and_follow_the_pushes(two_modalities):
+    logits, _ = two_modalities
     shares = D.decision_shares(logits)
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares["a"] > shares["b"] > 0
@@ -58,8 +51,8 @@ def test_decision_shares_sum_to_one_and_follow_the_pushes():
     assert first["a"] == pytest.approx(2 / (2 + 2 / 3))
 
 
-def test_decision_shares_zero_modality_and_all_ties_no_nan():
-    logits, _ = two_modalities()
+def test_decision_shares_zero_modality_and_all_ties_no_nan(two_modalities):
+    logits, _ = two_modalities
     shares = D.decision_shares({"a": logits["a"], "zero": torch.zeros(4, 3)})
     assert shares == pytest.approx({"a": 1.0, "zero": 0.0})
     tied = D.decision_shares({"a": torch.zeros(3, 4), "b": torch.zeros(3, 4)})
@@ -75,8 +68,8 @@ def test_contributions_add_up_to_fused_margin():
     assert (margin >= 0).all()
 
 
-def test_removal_drops_by_hand_and_with_bias():
-    logits, labels = two_modalities()
+def test_removal_drops_by_hand_and_with_bias(two_modalities):
+    logits, labels = two_modalities
     # fused: sample 3 (label 0) is decided 1 (3 vs 1): 3/4 correct. Without a: b alone 3/4 (ties -> class 0)
     drops = D.removal_drops(logits, labels)
     assert drops["a"] == pytest.approx(0.75 - 0.75)
@@ -108,8 +101,8 @@ def test_fit_temperature_recovers_a_known_temperature():
     assert D.fit_temperature(torch.zeros(10, 3), torch.zeros(10, dtype=torch.long)) == 1.0
 
 
-def test_capability_weights_sum_to_one_and_ignore_chance():
-    logits, labels = two_modalities()
+def test_capability_weights_sum_to_one_and_ignore_chance(two_modalities):
+    logits, labels = two_modalities
     w = D.capability_weights(logits, labels)
     assert sum(w.values()) == pytest.approx(1.0)
     # a: 3/4 correct, b: 3/4 correct -> equal gains over chance 1/3
@@ -121,8 +114,8 @@ def test_capability_weights_sum_to_one_and_ignore_chance():
     assert all(not math.isnan(v) for v in w.values())
 
 
-def test_confidence_weights_rows_sum_to_one_zero_modality_gets_zero():
-    logits, _ = two_modalities()
+def test_confidence_weights_rows_sum_to_one_zero_modality_gets_zero(two_modalities):
+    logits, _ = two_modalities
     w = D.confidence_weights({"a": logits["a"], "b": logits["b"], "zero": torch.zeros(4, 3)})
     assert w.shape == (4, 3)
     assert torch.allclose(w.sum(1), torch.ones(4))
@@ -147,8 +140,8 @@ def test_class_capabilities_and_class_weights_columns_sum_to_one():
     assert not torch.isnan(zero).any() and torch.allclose(zero.sum(0), torch.ones(3), atol=1e-6)
 
 
-def test_weighted_logits_uniform_is_identity_and_shapes_checked():
-    logits, _ = two_modalities()
+def test_weighted_logits_uniform_is_identity_and_shapes_checked(two_modalities):
+    logits, _ = two_modalities
     same = D.weighted_logits(logits, {"a": 0.5, "b": 0.5})
     assert all(torch.allclose(same[m], logits[m]) for m in logits)
     per_class = D.weighted_logits(logits, torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]]), per="class")

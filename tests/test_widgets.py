@@ -40,17 +40,10 @@ def test_sweep_render_and_unknown_level():
 
 # -- chapter 10: the weight explorer ---------------------------------------------------------------
 
-def two_modalities():
-    import torch
-    labels = torch.tensor([0, 1, 2, 0])
-    strong = torch.tensor([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0], [0.0, 3.0, 0.0]])
-    weak = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    return {"a": strong, "b": weak}, labels
 
-
-def test_explore_weights_normalises_and_reports():
+def test_explore_weights_normalises_and_reports(two_modalities):
     from mmlib.widgets import explore_weights
-    logits, labels = two_modalities()
+    logits, labels = two_modalities
     state = explore_weights(logits, labels, {"a": 0.0, "b": 0.0})
     assert state["weights"] == pytest.approx({"a": 0.5, "b": 0.5})
     only_b = explore_weights(logits, labels, {"a": 0.0, "b": 2.0})
@@ -58,9 +51,9 @@ def test_explore_weights_normalises_and_reports():
     assert only_b["per_class"].shape == (3,)
 
 
-def test_render_weights_draws_the_pure_state():
+def test_render_weights_draws_the_pure_state(two_modalities):
     from mmlib.widgets import explore_weights, render_weights
-    logits, labels = two_modalities()
+    logits, labels = two_modalities
     fig = render_weights(logits, labels, {"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 10.0}, ["x", "y", "z"])
     shares, per_class = fig.axes
     state = explore_weights(logits, labels, {"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 10.0})
@@ -69,9 +62,9 @@ def test_render_weights_draws_the_pure_state():
     assert f"{state['accuracy']:.3f}" in shares.get_title()
 
 
-def test_weight_explorer_widget_headless():
+def test_weight_explorer_widget_headless(two_modalities):
     from mmlib.widgets import weight_explorer
-    logits, labels = two_modalities()
+    logits, labels = two_modalities
     box = weight_explorer(logits, labels, ["x", "y", "z"])
     *sliders, out = box.children
     assert [s.description for s in sliders] == ["w a", "w b", "T a", "T b"]
