@@ -1,7 +1,8 @@
 """Every balancing method of the course, one file each, behind one registry.
 
 ``mmlib.methods.get(name, **hyperparameters)`` returns a :class:`Method`;
-``mmlib.methods.names()`` lists them. Each module in this package registers its
+``mmlib.methods.names()`` lists them; ``mmlib.methods.ledger()`` tabulates each one's
+paper, the public code it was checked against and its stated differences from that code. Each module in this package registers its
 methods with :func:`register` when imported; all of them are imported here, so
 adding a method is adding a file.
 """
@@ -12,9 +13,10 @@ import importlib
 import pkgutil
 
 from .base import FAMILIES, REGISTRY, Baseline, Method, NotApplicable, encoder_parameters, get, names, register
+from .provenance import THIS_COURSE, Difference, Paper, Source, ledger
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base":
+    if _module.name not in ("base", "provenance"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 
@@ -26,4 +28,5 @@ def by_family() -> dict[str, list[str]]:
     return {family: members for family, members in groups.items() if members}
 
 
-__all__ = ["FAMILIES", "Baseline", "Method", "NotApplicable", "by_family", "encoder_parameters", "get", "names", "register"]
+__all__ = ["FAMILIES", "THIS_COURSE", "Baseline", "Difference", "Method", "NotApplicable", "Paper", "Source",
+           "by_family", "encoder_parameters", "get", "ledger", "names", "register"]

@@ -80,6 +80,7 @@ from torch import Tensor
 from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output
 from ..validation import Check
+from .provenance import THIS_COURSE, Difference, Paper, Source, differences_section
 
 if TYPE_CHECKING:
     from ..train import TrainState
@@ -139,8 +140,8 @@ class CheckedHyperparameters(type):
 class Method(metaclass=CheckedHyperparameters):
     """Plain joint training: cross-entropy on the fused logits, one optimizer step per batch.
 
-    Subclasses set ``name`` (the registry key), ``family`` (one of ``FAMILIES``) and
-    ``paper``, take their hyperparameters as keyword arguments of ``__init__``, declare
+    Subclasses set ``name`` (the registry key), ``family`` (one of ``FAMILIES``), their
+    ledger entry (``paper``, ``sources``, ``differences``: see :mod:`mmlib.methods.provenance`), take their hyperparameters as keyword arguments of ``__init__``, declare
     each one's valid range in ``hyperparameter_ranges`` (checked on construction, see the
     module docstring) and override the hooks they change. ``self.state`` is the running
     :class:`~mmlib.train.TrainState` (epoch, step, optimizer, data...).
@@ -148,7 +149,9 @@ class Method(metaclass=CheckedHyperparameters):
 
     name = "baseline"
     family = "baseline"
-    paper = "plain joint training with one cross-entropy on the fused output"
+    paper: ClassVar[Paper] = Paper(THIS_COURSE, "Plain joint training: one cross-entropy on the fused output")
+    sources: ClassVar[tuple[Source, ...]] = (Source(THIS_COURSE, note="the common recipe every paper compares with"),)
+    differences: ClassVar[tuple[Difference, ...]] = ()
     hyperparameter_ranges: ClassVar[Mapping[str, Check]] = {}
 
     state: "TrainState"
@@ -252,6 +255,9 @@ def register(cls: type[Method]) -> type[Method]:
         raise ValueError(f"{cls.__name__}.family must be one of {FAMILIES}, got {cls.family!r}")
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
         raise ValueError(f"method name {cls.name!r} is registered twice")
+    section = differences_section(cls)
+    if section and cls.__doc__ is not None and section not in cls.__doc__:
+        cls.__doc__ = cls.__doc__.rstrip() + section
     REGISTRY[cls.name] = cls
     return cls
 
