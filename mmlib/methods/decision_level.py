@@ -30,10 +30,10 @@ Schemes (weights sum to 1 over modalities):
   ``CE + balance * mean_c KL(R[:, c] || A[:, c])`` on the validation split, ``R`` the
   modalities' relative per-class capability.
 
-Deliberate choices (no authors' code to differ from): the validation split both fits the
-weights and selects the epoch, so validation scores are optimistic; only test scores are
-reported. Defaults: ``head="unimodal"``, ``calibrate=True``, ``power=1``, ``sharpness=1``,
-``balance=1`` (class weights: 60 full-batch Adam steps, lr 0.2, refitted every epoch).
+Defaults: ``head="unimodal"``, ``calibrate=True``, ``power=1``, ``sharpness=1``,
+``balance=1`` (class weights: 60 full-batch Adam steps, lr 0.2, refitted every epoch). There
+is no authors' code to differ from; the choices the course made in its place are listed in
+each class's ``differences`` (and in :func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from ..metrics import predict as predict_split
 from ..models import MultimodalModel, Output
 from ..validation import Choice, Flag, Integer, Number
 from .base import Method, register
+from .provenance import THIS_COURSE, Difference, Paper, Source
 
 if TYPE_CHECKING:
     from ..train import TrainState
@@ -70,7 +71,23 @@ class DecisionWeighting(Method):
     """Shared machinery: per-slice training, validation-split calibration, weighted prediction."""
 
     family = "decision level"
-    paper = "Ma & Chen, Revisit Modality Imbalance at the Decision Layer, arXiv 2510.14411 (2025)"
+    paper = Paper("Ma, Chen", "Revisit Modality Imbalance at the Decision Layer", "arXiv preprint 2510.14411", 2025,
+                  "https://arxiv.org/abs/2510.14411")
+    sources = (Source(THIS_COURSE, note="from the paper's abstract; the authors published no code and no single "
+                                        "update rule"),)
+    differences = (
+        Difference("The weighting scheme is the course's own implementation of the paper's idea (adaptive "
+                   "weight allocation at the decision layer according to each modality's capability).",
+                   "The paper gives the idea, not a rule; the course offers three schemes so a chapter can "
+                   "compare them."),
+        Difference("With ``head='unimodal'`` each modality's slice of the head is trained on its own "
+                   "cross-entropy; ``head='joint'`` keeps the fused cross-entropy and weighs post hoc.",
+                   "A slice trained on its own loss gives logits that can be calibrated and weighed; the "
+                   "joint head is the post-hoc variant.", "head='joint'"),
+        Difference("Temperatures and weights are fitted on the validation split, which also selects the "
+                   "epoch, so validation scores are optimistic; only test scores are reported.",
+                   "The course's data sets have no split to spare for it; test scores stay unbiased."),
+    )
     per = "modality"
     hyperparameter_ranges = {"head": Choice(HEADS), "calibrate": Flag()}
 
@@ -124,6 +141,10 @@ class CalibratedWeighting(DecisionWeighting):
     ``fused = M * sum_m w_m z_m / T_m``, ``w_m ∝ max(acc_m^val - 1/C, 0)^power`` (Ma & Chen, 2025, idea)."""
 
     name = "calibrated_weighting"
+    differences = DecisionWeighting.differences + (
+        Difference("Capability is validation accuracy above chance, ``max(acc_m - 1/C, 0)^power``.",
+                   "The abstract names 'capabilities of each modality' without a measure; accuracy above "
+                   "chance is zero for a modality that knows nothing."),)
     hyperparameter_ranges = {"power": Number(ge=0)}
 
     def __init__(self, head: str = "unimodal", calibrate: bool = True, power: float = 1.0) -> None:
@@ -141,6 +162,10 @@ class ConfidenceWeighting(DecisionWeighting):
     ``w_m(x) ∝ (max_c softmax(z_m/T_m)_c - 1/C)^sharpness`` (Ma & Chen, 2025, idea)."""
 
     name = "confidence_weighting"
+    differences = DecisionWeighting.differences + (
+        Difference("Weights are per sample, from each modality's calibrated confidence above chance.",
+                   "A per-sample reading of 'adaptive weight allocation'; calibration makes confidences "
+                   "comparable across modalities."),)
     per = "sample"
     hyperparameter_ranges = {"sharpness": Number(ge=0)}
 
@@ -162,6 +187,12 @@ class ClassWeighting(DecisionWeighting):
     ``min CE(M sum_m A[m,c] z_m[:,c]/T_m) + balance * mean_c KL(R[:,c] || A[:,c])`` (Ma & Chen, 2025, idea)."""
 
     name = "class_weighting"
+    differences = DecisionWeighting.differences + (
+        Difference("Per-class weights are learned on the validation split with a KL pull towards the "
+                   "modalities' relative per-class capability (``balance``).",
+                   "The abstract asks for balance 'relative' to each modality's capability; per class is "
+                   "the course's finest reading of it, and ``balance=0`` learns the weights by "
+                   "cross-entropy alone.", "balance=0"),)
     per = "class"
     hyperparameter_ranges = {"balance": Number(ge=0), "steps": Integer(ge=1)}
 

@@ -133,8 +133,11 @@ def differences_section(cls: "type[Method]") -> str:
     """The docstring section listing a method's differences from its sources."""
     if not cls.differences:
         return ""
-    sources = "; ".join(str(s) for s in cls.sources)
-    lines = ["", "", f"Differences from the code it was checked against ({sources}):", ""]
+    if all(s.repository == THIS_COURSE for s in cls.sources):
+        header = "Choices the course made where there is no authors' code to follow:"
+    else:
+        header = f"Differences from the code it was checked against ({'; '.join(str(s) for s in cls.sources)}):"
+    lines = ["", "", header, ""]
     lines += [f"* {d}" for d in cls.differences]
     return "\n".join(lines)
 
