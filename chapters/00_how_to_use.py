@@ -30,11 +30,13 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
 import mmlib
 import mmlib.data
+import mmlib.methods
 from mmlib.course.book import load_book, record
 
 # %% [markdown]
@@ -94,6 +96,26 @@ ax.set_xlim(-0.1, 2.75 * len(book.parts))
 ax.set_ylim(-4.1, 0.9)
 ax.set_title("The course map: parts left to right, chapters top to bottom", fontsize=10)
 plt.show()
+
+# %% [markdown]
+# ### Where each method comes from: the ledger
+#
+# Every method names its paper, the public code its core math was compared with
+# (repository, commit, file, function), and **every place where the course's rule differs
+# from that code**, with the reason and, where both rules are offered, the option that
+# selects the other one. `mmlib.methods.ledger()` gathers them into one table; the same
+# list ends each method's docstring (`help(mmlib.methods.get("ogm_ge"))`).
+
+# %%
+ledger = mmlib.methods.ledger()
+with pd.option_context("display.max_colwidth", 70, "display.width", 200):
+    display(ledger[["method", "family", "paper", "checked_against", "n_differences"]])
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{len(ledger)} methods, {ledger.n_differences.sum()} stated differences, "
+      f"{(ledger.options != '').sum()} methods offering the other rule as an option")
+print(ledger.set_index("method").loc["ogm_ge", "differences"])
 
 # %% [markdown]
 # ## 3. How to run a chapter
@@ -191,6 +213,8 @@ record(strongest_view=best, weakest_view=worst, probe_gap=round(gap, 3),
 # * Each chapter starts with a `parameters` cell; change it, or pass `--param` /
 #   `--profile` to `python -m mmlib.course.book build`.
 # * Each chapter has an exercise; `check("NN")` grades it.
+# * `mmlib.methods.ledger()` says, method by method, which paper and which public code each
+#   implementation follows and every place it differs from that code, with the reason.
 # * Real modalities are unequal: on mfeat the best view's linear probe beats the
 #   worst one's by tens of points.
 #
