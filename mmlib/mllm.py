@@ -1,7 +1,8 @@
 """A tiny multimodal language model: text dominance under LoRA, and MokA.
 
 Paper: Wei, Miao, Zhou, Hu, "MokA: Multimodal Low-Rank Adaptation for MLLMs",
-NeurIPS 2025 (arXiv 2506.05191). Everything here is built in the course, nothing is
+NeurIPS 2025, https://arxiv.org/abs/2506.05191 (authors as on the paper's arXiv page and
+project page, gewu-lab.github.io/MokA). Everything here is built in the course, nothing is
 downloaded:
 
 1. **A tiny causal language model** (:class:`TinyLM`, two pre-norm blocks, d = 32)
@@ -21,16 +22,59 @@ downloaded:
    projections, versus **MokA** (same class, ``multimodal=True``):
 
        LoRA:  h_i = W0 x_i + s * B A x_i
-       MokA:  r_i = A_{m(i)} x_i                                       (modality-specific A)
-              r_i <- r_i + sum_{j in visual} softmax_j(r_i . r_j / sqrt(r)) r_j   for text tokens i
-              h_i = W0 x_i + s * B r_i                                    (shared B)
+       MokA:  r_i = s * A_{m(i)} x_i                                   (modality-specific A)
+              r_i <- r_i + w * sum_{j in question} softmax_j(r_i . r_j / sqrt(r)) r_j
+                                                                 for visual tokens i
+              h_i = W0 x_i + B r_i                                        (shared B)
 
-   with ``s = alpha / r``, ``B = 0`` at start. The cross-attention lives in the
-   low-rank space and, as the visual tokens come before the text, keeps the model
-   causal. We implement it without extra projection parameters (queries, keys and
-   values are the low-rank codes themselves) and with text tokens as the queries, as
-   the course's brief states; where the authors' code differs in these details we
-   follow this simpler form deliberately.
+   with ``s = alpha / r``, ``w = 1`` and ``B = 0`` at start. As in the authors' code, the
+   **visual tokens are the queries** and the question's text tokens the keys and values:
+   each image token gathers the question in the low-rank space, the result is added back
+   to the image token with the weight ``w``, and text tokens keep their own code.
+   ``direction="text_queries_visual"`` selects the reverse (text queries, visual keys and
+   values), the rule this course used before it was checked against the authors' code.
+
+   *Causality.* The visual tokens come first in the sequence, so an image token that
+   reads the question reads tokens that come after it. That is sound here for the same
+   reason it is in the authors' setting: the question is the prompt, given in full before
+   anything is generated, and only the answer is predicted. The keys are the **question
+   tokens only** (``question_length``; by default the whole prompt): a token after the
+   question (an answer token fed back in) is never a key, text tokens never attend
+   forward, and the self-attention stays causal. So the logits at the question's last
+   position and after depend on no later token (``tests/test_mllm.py`` checks this);
+   positions inside the prompt do see the whole prompt, which matters for nothing this
+   model predicts. ``direction="text_queries_visual"`` is causal at every position.
+
+Code compared: the authors' repository GeWu-Lab/MokA, commit
+fa7ae3d68c492f2eecf447ea2c8524a11b798a90, file ``AudioVisualText/peft_hyper/tuners/lora.py``,
+class ``Linear`` (``forward``, the ``train`` branch). Differences from it:
+
+* *Direction*: the default follows theirs (visual queries, question keys/values, added
+  to the visual codes times ``blc_weight``, here ``weight``, default 1 as in their
+  ``ft_ave.sh``); the reverse is ``direction="text_queries_visual"``, kept as an option
+  for comparison (the course's earlier rule).
+* *Softmax temperature*: ``1/sqrt(r)`` as in that version (``self.d_k`` = the rank);
+  another stored version of the same file (commit cd506450a4131eb027660d6bed97a678d5cfc1ba)
+  divides by ``sqrt(N_t)``, the number of question tokens, instead. We keep ``sqrt(r)``,
+  the usual attention scaling, which does not change with the prompt's length.
+* *Where the LoRA scale sits*: as in their code, ``s = alpha / r`` multiplies the ``A``
+  outputs *before* the cross-attention (it sharpens the softmax), and ``B`` is applied
+  without a further scale.
+* *The question*: they mark the question's tokens with a mask inside a longer chat
+  template and attend over the span from its first to its last token; our prompt is the
+  question, so the keys are its six tokens (``question_length`` may shorten this).
+  Batched with masks instead of their per-sample loop; the same numbers for a
+  contiguous question.
+* *Modalities*: one non-text modality (image rows) instead of their video and audio,
+  each of which queries the question the same way.
+* *Generation*: their later single-token decoding steps use the text ``A`` only; the
+  course predicts one answer token in one forward pass, so there are no such steps.
+* *Initialisation and regularisation*: ``A`` Gaussian with std ``1/sqrt(k)`` (theirs
+  Kaiming-uniform), ``B = 0`` in both; no LoRA dropout (theirs 0.05); rank 4 and
+  ``alpha = 8`` (their script: rank 4, ``alpha = 16``), on the q, k, v, o projections of
+  both blocks (which of their LLM's layers are targeted was not compared).
+* No extra projection parameters in the cross-attention, as in theirs: queries, keys and
+  values are the low-rank codes themselves.
 
 Diagnostics (the paper's Figure 1 and the survey's "text dominance"):
 ``accuracy`` with and without the visual tokens, the attention mass the answer
@@ -190,20 +234,56 @@ def modality_low_rank(x: Tensor, modality_ids: Tensor, a: Tensor) -> Tensor:
     return every.gather(2, index).squeeze(2)
 
 
-def text_to_modality_attention(codes: Tensor, modality_ids: Tensor, text_id: int = TEXT) -> Tensor:
-    """MokA's cross-attention in the low-rank space: text codes gather the other modalities' codes.
+DIRECTIONS = ("visual_queries_text", "text_queries_visual")
 
-    ``r_i <- r_i + sum_{j non-text} softmax_j(r_i . r_j / sqrt(r)) r_j`` for every text token
-    ``i``; non-text tokens are unchanged. A sample without non-text tokens is unchanged.
+
+def low_rank_cross_attention(codes: Tensor, queries: Tensor, keys: Tensor, weight: float = 1.0) -> Tensor:
+    """Cross-attention inside the low-rank space, without projection parameters.
+
+    ``r_i <- r_i + weight * sum_{j in keys} softmax_j(r_i . r_j / sqrt(r)) r_j`` for every
+    position ``i`` in ``queries`` (bool ``(N, S)``); the keys (bool ``(N, S)``) are also
+    the values. Other positions are unchanged, and so is a query whose sample has no key.
+    """
+    if queries.shape != codes.shape[:-1] or keys.shape != codes.shape[:-1]:
+        raise ValueError(f"queries {tuple(queries.shape)} and keys {tuple(keys.shape)} must match the codes "
+                         f"{tuple(codes.shape[:-1])}")
+    scores = codes @ codes.transpose(1, 2) / math.sqrt(codes.shape[-1])
+    allowed = keys[:, None, :].expand_as(scores)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    has_key = allowed.any(dim=-1, keepdim=True)
+    weights = torch.softmax(scores.masked_fill(~has_key, 0.0), dim=-1) * has_key
+    return codes + weight * (weights @ codes) * queries[..., None]
+
+
+def visual_to_text_attention(codes: Tensor, modality_ids: Tensor, question: Tensor | None = None,
+                             weight: float = 1.0, text_id: int = TEXT) -> Tensor:
+    """MokA's cross-attention as the authors coded it: non-text codes query the question's text codes.
+
+    ``r_i <- r_i + weight * sum_{j in question} softmax_j(r_i . r_j / sqrt(r)) r_j`` for every
+    non-text token ``i``; text codes are unchanged. ``question`` (bool ``(N, S)``, text
+    positions only) marks the keys; ``None`` takes every text token. A sample without
+    question tokens is unchanged.
     """
     is_text = modality_ids == text_id
-    scores = codes @ codes.transpose(1, 2) / math.sqrt(codes.shape[-1])
-    allowed = (~is_text)[:, None, :].expand_as(scores)
-    scores = scores.masked_fill(~allowed, float("-inf"))
-    has_other = allowed.any(dim=-1, keepdim=True)
-    weights = torch.softmax(scores.masked_fill(~has_other, 0.0), dim=-1) * has_other
-    gathered = weights @ codes
-    return codes + gathered * is_text[..., None]
+    if question is None:
+        question = is_text
+    elif question.shape != modality_ids.shape:
+        raise ValueError(f"question {tuple(question.shape)} must match the tokens {tuple(modality_ids.shape)}")
+    elif (question & ~is_text).any():
+        raise ValueError("question may only mark text tokens")
+    return low_rank_cross_attention(codes, ~is_text, question, weight)
+
+
+def text_to_modality_attention(codes: Tensor, modality_ids: Tensor, text_id: int = TEXT,
+                               weight: float = 1.0) -> Tensor:
+    """The reverse direction (``direction="text_queries_visual"``): text codes gather the other modalities' codes.
+
+    ``r_i <- r_i + weight * sum_{j non-text} softmax_j(r_i . r_j / sqrt(r)) r_j`` for every
+    text token ``i``; non-text tokens are unchanged. A sample without non-text tokens is
+    unchanged.
+    """
+    is_text = modality_ids == text_id
+    return low_rank_cross_attention(codes, is_text, ~is_text, weight)
 
 
 # -- the language model ---------------------------------------------------------------------------
@@ -213,19 +293,30 @@ class TokenContext:
 
     def __init__(self) -> None:
         self.modality_ids: Tensor | None = None
+        self.question: Tensor | None = None  # bool (N, S): the question's text tokens (the keys of MokA's attention)
         self.adapted: set[int] | None = None  # None: every modality gets the low-rank update
 
 
 class LowRankAdapter(nn.Module):
-    """A frozen linear layer plus a low-rank update: LoRA (one A) or MokA (one A per modality + cross-attention)."""
+    """A frozen linear layer plus a low-rank update: LoRA (one A) or MokA (one A per modality + cross-attention).
+
+    MokA's cross-attention (``cross_attention=True``) runs in ``direction``
+    ``"visual_queries_text"`` (the authors': visual codes query the question's text codes,
+    :func:`visual_to_text_attention`) or ``"text_queries_visual"`` (the reverse,
+    :func:`text_to_modality_attention`); ``weight`` scales what it adds (their ``blc_weight``).
+    """
 
     def __init__(self, base: nn.Linear, context: TokenContext, rank: int = 4, alpha: float = 8.0,
-                 multimodal: bool = False, n_modalities: int = 2, cross_attention: bool = True) -> None:
+                 multimodal: bool = False, n_modalities: int = 2, cross_attention: bool = True,
+                 direction: str = "visual_queries_text", weight: float = 1.0) -> None:
         super().__init__()
+        if direction not in DIRECTIONS:
+            raise KeyError(f"unknown direction {direction!r}; valid: {DIRECTIONS}")
         self.base, self.context = base, context
         for p in self.base.parameters():
             p.requires_grad_(False)
         self.multimodal, self.cross_attention = multimodal, cross_attention
+        self.direction, self.weight = direction, weight
         self.scale = alpha / rank
         n_a = n_modalities if multimodal else 1
         self.a = nn.Parameter(torch.randn(n_a, rank, base.in_features) / math.sqrt(base.in_features))
@@ -236,10 +327,12 @@ class LowRankAdapter(nn.Module):
         if ids is None or ids.shape != x.shape[:-1]:
             raise RuntimeError("the adapter needs the token modalities: call TinyMLLM, not the bare layer")
         if self.multimodal:
-            codes = modality_low_rank(x, ids, self.a)
-            if self.cross_attention:
-                codes = text_to_modality_attention(codes, ids)
-            delta = self.scale * codes @ self.b.T
+            codes = self.scale * modality_low_rank(x, ids, self.a)  # scaled before the attention, as theirs
+            if self.cross_attention and self.direction == "visual_queries_text":
+                codes = visual_to_text_attention(codes, ids, self.context.question, self.weight)
+            elif self.cross_attention:
+                codes = text_to_modality_attention(codes, ids, weight=self.weight)
+            delta = codes @ self.b.T
         else:
             delta = lora_delta(x, self.a[0], self.b, self.scale)
         if self.context.adapted is not None:
@@ -331,11 +424,13 @@ class TinyMLLM(nn.Module):
     """A frozen :class:`TinyLM`, a trainable projector for the visual tokens, low-rank adapters."""
 
     def __init__(self, lm: TinyLM, visual_dim: int, n_visual: int, adapter: str = "lora", rank: int = 4,
-                 alpha: float = 8.0) -> None:
+                 alpha: float = 8.0, direction: str = "visual_queries_text", weight: float = 1.0) -> None:
         super().__init__()
         kinds = ("lora", "moka", "moka_no_cross", "none")
         if adapter not in kinds:
             raise KeyError(f"unknown adapter {adapter!r}; valid: {kinds}")
+        if direction not in DIRECTIONS:
+            raise KeyError(f"unknown direction {direction!r}; valid: {DIRECTIONS}")
         self.lm = lm
         for p in self.lm.parameters():
             p.requires_grad_(False)
@@ -349,23 +444,39 @@ class TinyMLLM(nn.Module):
                 for name in ADAPTED:
                     wrapped = LowRankAdapter(getattr(block.attention, name), self.context, rank, alpha,
                                              multimodal=adapter.startswith("moka"),
-                                             cross_attention=adapter == "moka")
+                                             cross_attention=adapter == "moka", direction=direction,
+                                             weight=weight)
                     setattr(block.attention, name, wrapped)
 
-    def forward(self, visual: Tensor | None, text: Tensor) -> Tensor:
-        """Logits of the token after the prompt (the answer), ``(N, V)``; ``visual=None`` drops the image."""
-        n = len(text)
+    def sequence_logits(self, visual: Tensor | None, text: Tensor, question_length: int | None = None) -> Tensor:
+        """Next-token logits at every position, ``(N, P + L, V)``; ``visual=None`` drops the image.
+
+        The first ``question_length`` text tokens (default: all) are the question, the keys
+        of MokA's cross-attention; text after them (e.g. an answer fed back in) is never
+        read by an earlier position.
+        """
+        n, length = text.shape
+        q = length if question_length is None else question_length
+        if not 0 <= q <= length:
+            raise ValueError(f"question_length must lie in [0, {length}], got {question_length}")
         if visual is None:
             prefix, ids = None, torch.full(text.shape, TEXT, dtype=torch.long)
         else:
             prefix = self.projector(visual) + self.visual_position
             ids = torch.cat([torch.full(visual.shape[:2], VISUAL, dtype=torch.long),
                              torch.full(text.shape, TEXT, dtype=torch.long)], dim=1)
-        self.context.modality_ids = ids
+        start = ids.shape[1] - length
+        question = torch.zeros(ids.shape, dtype=torch.bool)
+        question[:, start:start + q] = True
+        self.context.modality_ids, self.context.question = ids, question
         try:
-            return self.lm(text, prefix)[torch.arange(n), -1]
+            return self.lm(text, prefix)
         finally:
-            self.context.modality_ids = None
+            self.context.modality_ids, self.context.question = None, None
+
+    def forward(self, visual: Tensor | None, text: Tensor) -> Tensor:
+        """Logits of the token after the prompt (the answer), ``(N, V)``; ``visual=None`` drops the image."""
+        return self.sequence_logits(visual, text)[:, -1]
 
     def visual_attention_mass(self, visual: Tensor) -> Tensor:
         """Attention the answer position puts on visual tokens, per layer (mean over heads and samples)."""
@@ -426,8 +537,11 @@ def evaluate(model: TinyMLLM, task: MultimodalTask, split: str = "test") -> dict
 
 
 def adapt(lm: TinyLM, task: MultimodalTask, adapter: str = "lora", epochs: int = 15, batch_size: int = 64,
-          lr: float = 3e-3, rank: int = 4, seed: int = 0) -> AdaptationResult:
+          lr: float = 3e-3, rank: int = 4, seed: int = 0, direction: str = "visual_queries_text",
+          weight: float = 1.0) -> AdaptationResult:
     """Fine-tune a copy of ``lm`` on ``task`` with ``adapter`` (``lora``, ``moka``, ``moka_no_cross``, ``none``).
+
+    ``direction`` and ``weight`` set MokA's cross-attention (see :class:`LowRankAdapter`).
 
     Only the projector, the visual position embeddings and the adapters train (Adam).
     The test split is only evaluated at the end; nothing is selected on it.
@@ -436,7 +550,8 @@ def adapt(lm: TinyLM, task: MultimodalTask, adapter: str = "lora", epochs: int =
 
     started = time.perf_counter()
     torch.manual_seed(seed)
-    model = TinyMLLM(copy.deepcopy(lm), task.visual.shape[-1], task.visual.shape[1], adapter, rank)
+    model = TinyMLLM(copy.deepcopy(lm), task.visual.shape[-1], task.visual.shape[1], adapter, rank,
+                     direction=direction, weight=weight)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed)

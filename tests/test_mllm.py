@@ -44,16 +44,45 @@ def test_modality_low_rank_errors():
         mllm.modality_low_rank(x, torch.full((1, 3), 2), torch.zeros(2, 1, 2))
 
 
-def test_cross_attention_updates_text_only_from_visual_codes():
+def test_visual_to_text_attention_hand_made():
+    # the authors' direction (GeWu-Lab/MokA lora.py, class Linear): the visual code queries the text codes
+    codes = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [0.0, 2.0]]])  # visual v = (1, 0), text t1 = (2, 0), t2 = (0, 2)
+    ids = torch.tensor([[mllm.VISUAL, mllm.TEXT, mllm.TEXT]])
+    # scores v.t1 / sqrt(2) = 1.41421, v.t2 / sqrt(2) = 0; softmax = [e^1.41421, 1] / (e^1.41421 + 1)
+    # = [4.11325, 1] / 5.11325 = [0.80443, 0.19557]; gathered = 0.80443 (2, 0) + 0.19557 (0, 2) = (1.60886, 0.39114)
+    out = mllm.visual_to_text_attention(codes, ids)
+    assert torch.allclose(out[0, 0], torch.tensor([2.60886, 0.39114]), atol=1e-4)  # v + 1 * gathered
+    assert torch.equal(out[0, 1:], codes[0, 1:])  # text codes unchanged
+    half = mllm.visual_to_text_attention(codes, ids, weight=0.5)  # their blc_weight: v + 0.5 * gathered
+    assert torch.allclose(half[0, 0], torch.tensor([1.80443, 0.19557]), atol=1e-4)
+    only_t1 = mllm.visual_to_text_attention(codes, ids, question=torch.tensor([[False, True, False]]))
+    assert torch.allclose(only_t1[0, 0], torch.tensor([3.0, 0.0]))  # one key: softmax = [1], v + t1
+
+
+def test_visual_to_text_attention_edge_cases():
+    codes = torch.randn(2, 4, 3)
+    visual_only = mllm.visual_to_text_attention(codes, torch.full((2, 4), mllm.VISUAL))  # no question: unchanged
+    assert torch.equal(visual_only, codes) and not torch.isnan(visual_only).any()
+    ids = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]])
+    no_question = torch.zeros(2, 4, dtype=torch.bool)
+    assert torch.equal(mllm.visual_to_text_attention(codes, ids, no_question), codes)
+    assert torch.equal(mllm.visual_to_text_attention(codes, ids, weight=0.0), codes)
+    with pytest.raises(ValueError, match="only mark text"):
+        mllm.visual_to_text_attention(codes, ids, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="must match"):
+        mllm.visual_to_text_attention(codes, ids, torch.ones(2, 3, dtype=torch.bool))
+
+
+def test_reverse_direction_updates_text_only_from_visual_codes():
     codes = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])
     ids = torch.tensor([[mllm.VISUAL, mllm.VISUAL, mllm.TEXT]])
     out = mllm.text_to_modality_attention(codes, ids)
     assert torch.equal(out[0, :2], codes[0, :2])  # visual codes unchanged
-    # text attends equally to the two visual codes (a tie): adds their mean
+    # text scores (5, 5) / sqrt(2) tie: softmax = [0.5, 0.5], adds the visual codes' mean (0.5, 0.5)
     assert torch.allclose(out[0, 2], torch.tensor([5.5, 5.5]), atol=1e-6)
 
 
-def test_cross_attention_without_visual_tokens_is_identity_and_finite():
+def test_reverse_direction_without_visual_tokens_is_identity_and_finite():
     codes = torch.randn(2, 4, 3)
     ids = torch.full((2, 4), mllm.TEXT)
     out = mllm.text_to_modality_attention(codes, ids)
@@ -118,6 +147,60 @@ def test_adapters_start_as_the_frozen_model_and_only_adapters_and_projector_trai
         mllm.TinyMLLM(lm, 16, 16, adapter="prefix")
 
 
+def _random_moka(direction, seed=0):
+    torch.manual_seed(seed)
+    model = mllm.TinyMLLM(mllm.TinyLM(mllm.Vocabulary(6).size), 16, 16, adapter="moka", direction=direction)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".b"):
+                p.normal_()  # B = 0 at the start would hide every path through the cross-attention
+    return model.eval()
+
+
+def test_moka_stays_causal_from_the_questions_end(small_task):
+    visual, prompt = small_task.visual[:4], small_task.text[:4]
+    answer = torch.randint(0, 6, (4, 1))
+    other = (answer + 1) % 6
+    model = _random_moka("visual_queries_text")
+    p, q = visual.shape[1], prompt.shape[1]
+    with torch.no_grad():
+        alone = model.sequence_logits(visual, prompt)
+        with_answer = model.sequence_logits(visual, torch.cat([prompt, answer], 1), question_length=q)
+        with_other = model.sequence_logits(visual, torch.cat([prompt, other], 1), question_length=q)
+        # the token after the question never reaches an earlier position: the answer's logits stay put
+        assert torch.allclose(with_answer[:, :p + q], alone, atol=1e-5)
+        assert torch.allclose(with_other[:, :p + q], alone, atol=1e-5)
+        assert torch.allclose(model(visual, prompt), alone[:, -1])
+        # counted as question, the same token would leak into the image tokens and so into the answer
+        leaky = model.sequence_logits(visual, torch.cat([prompt, answer], 1), question_length=q + 1)
+        assert not torch.allclose(leaky[:, p + q - 1], alone[:, -1], atol=1e-4)
+        # inside the prompt the image tokens read the whole question (documented): a later word changes them
+        changed = prompt.clone()
+        changed[:, 1] = small_task.vocab.word((prompt[:, 1] - small_task.vocab.n_classes + 1) % mllm.N_WORDS)
+        assert not torch.allclose(model.sequence_logits(visual, changed)[:, :p], alone[:, :p], atol=1e-4)
+
+
+def test_reverse_direction_is_causal_everywhere(small_task):
+    visual, prompt = small_task.visual[:4], small_task.text[:4]
+    model = _random_moka("text_queries_visual")
+    p = visual.shape[1]
+    changed = prompt.clone()
+    changed[:, 3] = (prompt[:, 3] + 1) % 6
+    with torch.no_grad():
+        before, after = model.sequence_logits(visual, prompt), model.sequence_logits(visual, changed)
+    assert torch.allclose(before[:, :p + 3], after[:, :p + 3], atol=1e-5)
+    assert not torch.allclose(before[:, p + 3:], after[:, p + 3:], atol=1e-4)
+
+
+def test_bad_direction_and_question_length_are_clear_errors(small_task):
+    lm = mllm.TinyLM(mllm.Vocabulary(6).size)
+    with pytest.raises(KeyError, match="valid"):
+        mllm.TinyMLLM(lm, 16, 16, adapter="moka", direction="sideways")
+    model = mllm.TinyMLLM(lm, 16, 16, adapter="moka")
+    with pytest.raises(ValueError, match="question_length"):
+        model.sequence_logits(small_task.visual[:2], small_task.text[:2], question_length=7)
+
+
 def test_moka_has_one_a_per_modality_and_a_shared_b():
     lm = mllm.TinyLM(mllm.Vocabulary(6).size)
     model = mllm.TinyMLLM(lm, 16, 16, adapter="moka", rank=4)
@@ -135,6 +218,10 @@ def test_adapt_and_evaluate_report_finite_scores(small_task):
     assert result.model.context.adapted is None and result.model.context.modality_ids is None
     with pytest.raises(KeyError, match="valid"):
         mllm.evaluate(result.model, small_task, "holdout")
+    assert result.model.lm.blocks[0].attention.q.direction == "visual_queries_text"  # the authors' default
+    reverse = mllm.adapt(lm, small_task, "moka", epochs=1, batch_size=32, direction="text_queries_visual", weight=0.5)
+    assert reverse.model.lm.blocks[1].attention.o.direction == "text_queries_visual"
+    assert reverse.model.lm.blocks[1].attention.o.weight == 0.5
 
 
 def test_compare_adapters_is_one_seeded_row_per_adapter_and_seed(small_task):
