@@ -16,32 +16,27 @@ possible values are -0.5, 0, 0.5, 1, 1.5. ``V_full = 1`` is the textbook Shapley
 value that BalanceBenchmark uses (values -0.5 .. 1). The resampling thresholds
 below are on the authors' scale, so ``full_value=2`` is the default.
 
-**Sample-level resampling** (``sample_valuation``). After a warm-up, at the start of
-each epoch every training sample is valued; its *weaker* modality (the lower
-contribution) gets extra copies in this epoch's data in which the *other* modalities
-are removed, so the weak one must predict alone:
+**Sample-level resampling** (``sample_valuation``, :func:`sample_copies`). After a
+warm-up, at the start of each epoch every training sample is valued, and *every*
+modality of it gets its own extra copies from its own contribution; a copy for
+modality ``m`` keeps ``m`` only (the other modalities removed), so ``m`` must predict
+alone. With the authors' strict comparisons:
 
-    copies(phi) = 3 if phi < -0.1;  2 if -0.1 <= phi < 0.4;  1 if 0.4 <= phi < 1;  0 if phi >= 1.
+    copies(phi) = 1 if 0.4 < phi < 1;  2 if -0.1 < phi < 0.4;  3 if phi < -0.1;  else 0
+
+(so a value exactly on -0.1, 0.4 or 1, or above 1, gets none). ``rule="weakest"``
+is the course's earlier variant: only the sample's lowest-contribution modality gets
+copies (ties to the first modality named).
 
 **Modality-level resampling** (``modality_valuation``). The mean contribution of
-each modality on a random fraction ``part_ratio`` of the training set gives a gap
-``g_m = 1 - mean phi_m``; ``|g_weak - g_strong| * (2/3) * alpha * N`` random training
-samples get one extra copy in which only the modality with the larger gap is kept.
+each modality on ``int(part_ratio * N)`` training samples drawn with replacement gives
+a gap ``g_m = 1 - mean phi_m``; ``int(|g_weak - g_strong| * (2/3) * alpha * N)``
+training samples, drawn with replacement (no cap at ``N``), get one extra copy in
+which only the modality with the larger gap is kept.
 
-Deliberate differences from the authors' code (GeWu-Lab/Valuate-and-Enhance-
-Multimodal-Cooperation) and from BalanceBenchmark (BB):
-
-* removal: ``level="feature"`` (default) zeroes the other modality's *features* after
-  its encoder, as the authors do; ``level="input"`` zeroes its *input*, as BB does.
-  With ReLU encoders a zero input does not give zero features (biases still flow
-  into the head), so the two are not the same; both are offered so the chapter can
-  show the difference.
-* the copies are added to the epoch's index list and shuffled with it (the authors
-  concatenate a resampled data set each epoch: the same thing without file I/O).
-* defaults for a 15-20 epoch course run: ``warmup_epochs=2`` (paper: 5 of 60).
-* with more than two modalities the sample-level rule uses exact Shapley values
-  (:func:`mmlib.metrics.shapley_values`) and the modality-level rule enhances the
-  modality with the largest gap against the one with the smallest.
+Every difference from the authors' code (GeWu-Lab/Valuate-and-Enhance-Multimodal-
+Cooperation) and from BalanceBenchmark is listed in ``SampleValuation.differences``
+and ``ModalityValuation.differences`` (and in :func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -57,12 +52,14 @@ from ..metrics import shapley_values
 from ..models import MultimodalModel, Output, evaluating
 from ..validation import Choice, Increasing, Integer, Number
 from .base import Method, register
+from .provenance import Difference, Paper, Source
 
 if TYPE_CHECKING:
     from ..train import TrainState
 
 LEVELS = ("feature", "input")
 THRESHOLDS = (-0.1, 0.4, 1.0)
+RULES = ("each", "weakest")
 
 
 # -- the pure math -----------------------------------------------------------------------------
@@ -114,17 +111,19 @@ def sample_contributions(model: MultimodalModel, batch: Batch, full_value: float
 
 
 def resample_copies(contribution: Tensor, thresholds: Sequence[float] = THRESHOLDS) -> Tensor:
-    """Extra copies per sample from its contribution: 3 / 2 / 1 / 0 below ``t0`` / ``t1`` / ``t2`` / above.
+    """Extra copies per sample from one modality's contribution, with the authors' strict comparisons.
 
-    ``thresholds = (t0, t1, t2)`` increasing; the authors' values are (-0.1, 0.4, 1.0).
+    ``thresholds = (t0, t1, t2)`` strictly increasing (the authors' values are (-0.1, 0.4, 1.0)):
+    3 copies if ``phi < t0``, 2 if ``t0 < phi < t1``, 1 if ``t1 < phi < t2``, else 0 — so a value
+    exactly on a threshold, or at or above ``t2``, gets none (as does NaN).
     """
     t0, t1, t2 = thresholds
     if not t0 < t1 < t2:
         raise ValueError(f"thresholds must increase, got {tuple(thresholds)}")
     c = torch.as_tensor(contribution).float()
     copies = torch.zeros_like(c, dtype=torch.long)
-    copies[c < t2] = 1
-    copies[c < t1] = 2
+    copies[(c > t1) & (c < t2)] = 1
+    copies[(c > t0) & (c < t1)] = 2
     copies[c < t0] = 3
     return copies
 
@@ -132,12 +131,32 @@ def resample_copies(contribution: Tensor, thresholds: Sequence[float] = THRESHOL
 def weakest_modality(contributions: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
     """Per sample: the index (into ``contributions``' order) of the lowest contribution, and its value.
 
-    Ties go to the first modality in order; a tie means no modality is weaker, and
-    the copy count of the tied value decides (e.g. both at 1.0: no copy).
+    Ties go to the first modality in order.
     """
     stacked = torch.stack([torch.as_tensor(v).float() for v in contributions.values()])
     value, index = stacked.min(dim=0)
     return index, value
+
+
+def sample_copies(contributions: Mapping[str, Tensor], thresholds: Sequence[float] = THRESHOLDS,
+                  rule: str = "each") -> dict[str, Tensor]:
+    """Per modality, the extra copies of each sample that keep that modality only.
+
+    ``rule="each"`` (the authors' rule): every modality's copies come from its own
+    contribution, ``resample_copies(contributions[m])``, so one sample can get copies for
+    several modalities. ``rule="weakest"``: only the modality with the lowest contribution
+    on the sample gets ``resample_copies`` of that lowest value (ties to the first modality
+    in order), the others none. Any number of modalities.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if not contributions:
+        raise ValueError("contributions is empty")
+    if rule == "each":
+        return {m: resample_copies(c, thresholds) for m, c in contributions.items()}
+    index, value = weakest_modality(contributions)
+    copies = resample_copies(value, thresholds)
+    return {m: torch.where(index == i, copies, torch.zeros_like(copies)) for i, m in enumerate(contributions)}
 
 
 def modality_gaps(mean_contributions: Mapping[str, float]) -> dict[str, float]:
@@ -148,7 +167,9 @@ def modality_gaps(mean_contributions: Mapping[str, float]) -> dict[str, float]:
 def modality_resample_count(gaps: Mapping[str, float], n_samples: int, alpha: float = 1.0) -> tuple[str, int]:
     """The modality to enhance (largest gap) and how many samples to resample for it.
 
-    ``n = round(|g_max - g_min| * (2/3) * alpha * N)``, capped at ``N``.
+    ``n = int(|g_max - g_min| / 3 * 2 * alpha * N)`` as the authors compute it (truncated, in
+    their order of operations, and not capped at ``N``: the copies are drawn with
+    replacement). With two modalities ``g_max - g_min`` is their gap difference.
     """
     if not gaps:
         raise ValueError("gaps is empty")
@@ -156,7 +177,7 @@ def modality_resample_count(gaps: Mapping[str, float], n_samples: int, alpha: fl
         raise ValueError(f"alpha must be non-negative, got {alpha}")
     weak = max(gaps, key=lambda m: gaps[m])
     spread = max(gaps.values()) - min(gaps.values())
-    return weak, min(n_samples, int(round(spread * 2 / 3 * alpha * n_samples)))
+    return weak, int(spread / 3 * 2 * alpha * n_samples)
 
 
 # -- the batches the resampling yields -------------------------------------------------------------
@@ -188,7 +209,8 @@ class _Resampling(Method):
     """Shared machinery: masked extra copies, feature-level removal in the forward pass."""
 
     family = "data input"
-    paper = "Wei, Feng, Wang, Hu. Enhancing Multimodal Cooperation via Sample-level Modality Valuation. CVPR 2024"
+    paper = Paper("Wei, Feng, Wang, Hu", "Enhancing Multimodal Cooperation via Sample-level Modality Valuation",
+                  "CVPR", 2024, "https://arxiv.org/abs/2309.06255")
     hyperparameter_ranges = {"warmup_epochs": Integer(ge=0), "level": Choice(LEVELS), "full_value": Number(gt=0)}
 
     def __init__(self, warmup_epochs: int = 2, level: str = "feature", full_value: float = 2.0) -> None:
@@ -221,30 +243,82 @@ class _Resampling(Method):
         return model.fuse({m: f * batch.keep[m][:, None] for m, f in features.items()})
 
 
+_AUTHORS = "GeWu-Lab/Valuate-and-Enhance-Multimodal-Cooperation"
+_BB = "GeWu-Lab/BalanceBenchmark"
+_BB_COMMIT = "39ed569712e48ed97d9999a032ba6918a2d360b1"
+_BB_NOTE = "BalanceBenchmark's implementation, for the input-level removal"
+_COPIES_IN_INDEX = Difference(
+    "The extra copies are appended to the epoch's list of training indices and shuffled with it; the authors "
+    "build a new data set object (the originals plus the copies) each epoch and shuffle that.",
+    "The same epoch without rebuilding a data set from files; the sample order is the course's generator's.")
+_LEVEL = Difference(
+    "A copy's removed modalities are zeroed at their encoder features by default, as the authors' model does "
+    "(``AVClassifier.forward`` with ``drop``); BalanceBenchmark zeroes their inputs instead.",
+    "Both are offered so chapter 03 can compare them: with ReLU encoders a zero input does not give zero "
+    "features, so the input-level removal lets the removed modality speak a little.", "level='input'")
+_WARMUP = Difference(
+    "Resampling starts after ``warmup_epochs=2`` plain epochs; the authors warm up for 5 of 60 epochs.",
+    "The course trains 15-20 epochs. The timing is theirs: the contributions come from the model at the end "
+    "of the previous epoch.", "warmup_epochs=5")
+
+
 @register
 class SampleValuation(_Resampling):
-    """Sample-level valuation: extra weak-modality-only copies of low-contribution samples.
+    """Sample-level valuation: every modality of a sample gets extra copies, keeping it alone, from its contribution.
 
     Hyperparameters (default; valid range): ``warmup_epochs`` (2; an int >= 0), ``level``
     ('feature'; or 'input'), ``full_value`` (2, the authors' scale; a number > 0),
-    ``thresholds`` ((-0.1, 0.4, 1.0); three strictly increasing numbers).
+    ``thresholds`` ((-0.1, 0.4, 1.0); three strictly increasing numbers), ``rule`` ('each',
+    the authors' rule: every modality from its own contribution; or 'weakest': only the
+    sample's lowest-contribution modality gets copies).
     """
 
     name = "sample_valuation"
-    hyperparameter_ranges = {"thresholds": Increasing(3)}
+    hyperparameter_ranges = {"thresholds": Increasing(3), "rule": Choice(RULES)}
+    sources = (
+        Source(_AUTHORS, "01f7e5680fe47074c501164b51abe159c1496a36", "code/sample_level.py", "execute_modulation"),
+        Source(_AUTHORS, "077648ec91f7aaf62c5a0368f8a5f074f9ff12da", "code/datasets/dataloader.py",
+               "AV_KS_Dataset_sample_level"),
+        Source(_AUTHORS, "077648ec91f7aaf62c5a0368f8a5f074f9ff12da", "code/models/models.py", "AVClassifier.forward"),
+        Source(_BB, _BB_COMMIT, "balancemm/datasets/__init__.py", "create_dataset_sample_level", note=_BB_NOTE),
+    )
+    differences = (
+        Difference(
+            "The band of one copy is 0.4 < phi < 1.0, as in BalanceBenchmark; the authors' data set class writes "
+            "0.4 < phi < 0.9.",
+            "No contribution falls in [0.9, 1.0): with full_value 1 or 2 the values are multiples of 1/2 (two "
+            "modalities) or 1/6 (three), so the two bands give the same copies; 1.0 is the threshold the paper's "
+            "'full share' reading needs.", "thresholds=(-0.1, 0.4, 0.9)"),
+        Difference(
+            "``rule='weakest'`` (an option; the default is the authors' rule) gives copies only to each sample's "
+            "lowest-contribution modality, ties to the first modality named.",
+            "The course's earlier rule, kept so chapter 03 can show what the authors' per-modality rule changes "
+            "(ties at phi = 0 are common on corrupted samples).", "rule='weakest'"),
+        _LEVEL,
+        _COPIES_IN_INDEX,
+        _WARMUP,
+        Difference(
+            "With more than two modalities the contributions are exact Shapley values (all subsets, "
+            ":func:`mmlib.metrics.shapley_values`) and each modality's copies keep that modality alone, as "
+            "BalanceBenchmark does; the authors' code has two modalities.",
+            "An extension; with two modalities it is their rule."),
+    )
 
     def __init__(self, warmup_epochs: int = 2, level: str = "feature", full_value: float = 2.0,
-                 thresholds: tuple[float, float, float] = THRESHOLDS) -> None:
+                 thresholds: tuple[float, float, float] = THRESHOLDS, rule: str = "each") -> None:
         super().__init__(warmup_epochs, level, full_value)
         self.thresholds = tuple(thresholds)
+        self.rule = rule
 
     def extra_copies(self, state: "TrainState", train_index: Tensor) -> tuple[Tensor, Tensor]:
         contributions = sample_contributions(state.model, state.data.batch(train_index), self.full_value)
-        weak, value = weakest_modality(contributions)
-        copies = resample_copies(value, self.thresholds)
+        copies = sample_copies(contributions, self.thresholds, self.rule)
         for m, c in contributions.items():
             self.log(**{f"contribution_{m}": c.mean()})
-        return train_index.repeat_interleave(copies), weak.repeat_interleave(copies)
+        names = state.data.modality_names
+        index = torch.cat([train_index.repeat_interleave(copies[m]) for m in names])
+        only = torch.cat([torch.full((int(copies[m].sum()),), i, dtype=torch.long) for i, m in enumerate(names)])
+        return index, only
 
 
 @register
@@ -258,6 +332,30 @@ class ModalityValuation(_Resampling):
 
     name = "modality_valuation"
     hyperparameter_ranges = {"alpha": Number(ge=0), "part_ratio": Number(gt=0, le=1)}
+    sources = (
+        Source(_AUTHORS, "077648ec91f7aaf62c5a0368f8a5f074f9ff12da", "code/modality_level.py", "execute_modulation"),
+        Source(_AUTHORS, "077648ec91f7aaf62c5a0368f8a5f074f9ff12da", "code/datasets/dataloader.py",
+               "AV_KS_Dataset_modality_level"),
+        Source(_BB, _BB_COMMIT, "balancemm/datasets/__init__.py", "create_dataset_modality_level", note=_BB_NOTE),
+    )
+    differences = (
+        Difference(
+            "Only the ``int(part_ratio * N)`` sampled training samples (drawn with replacement) are valued; the "
+            "authors value the whole training set and then average over the sampled ones. At least one sample "
+            "is valued.",
+            "The same mean for less work. The floor of one avoids the authors' division by zero when "
+            "part_ratio * N < 1."),
+        _LEVEL,
+        _COPIES_IN_INDEX,
+        _WARMUP,
+        Difference(
+            "With more than two modalities the modality with the largest gap is enhanced and the copy count uses "
+            "the largest minus the smallest gap; the authors' code has two modalities. BalanceBenchmark's version "
+            "differs also for two: it sums |g_m - g_o| over both orders (twice the authors' count) and adds each "
+            "drawn sample once per modality.",
+            "An extension that is exactly the authors' rule with two modalities; the course follows the "
+            "authors' code, not BalanceBenchmark's, where they disagree."),
+    )
 
     def __init__(self, warmup_epochs: int = 2, level: str = "feature", full_value: float = 2.0,
                  alpha: float = 1.0, part_ratio: float = 0.2) -> None:
@@ -267,12 +365,12 @@ class ModalityValuation(_Resampling):
 
     def extra_copies(self, state: "TrainState", train_index: Tensor) -> tuple[Tensor, Tensor]:
         n = len(train_index)
-        part = train_index[torch.randperm(n, generator=state.generator)[:max(1, int(self.part_ratio * n))]]
+        part = train_index[torch.randint(n, (max(1, int(self.part_ratio * n)),), generator=state.generator)]
         contributions = sample_contributions(state.model, state.data.batch(part), self.full_value)
         means = {m: float(c.mean()) for m, c in contributions.items()}
         for m, v in means.items():
             self.log(**{f"contribution_{m}": v})
         weak, count = modality_resample_count(modality_gaps(means), n, self.alpha)
-        chosen = train_index[torch.randperm(n, generator=state.generator)[:count]]
+        chosen = train_index[torch.randint(n, (count,), generator=state.generator)]  # with replacement
         only = torch.full((count,), state.data.modality_names.index(weak), dtype=torch.long)
         return chosen, only
