@@ -94,8 +94,9 @@ def plot_relative_balance(table: pd.DataFrame, accuracy: str = "test_acc", imbal
         for family in [f for f in family_order() if f in set(sub["family"])]:
             fam = sub[sub["family"] == family]
             ax.errorbar(fam[f"{imbalance}_mean"], fam[f"{accuracy}_mean"], xerr=fam[f"{imbalance}_std"],
-                        yerr=fam[f"{accuracy}_std"], fmt="o" if family != "baseline" else "s",
-                        ms=6 if family != "baseline" else 9, mec="k" if family == "baseline" else None,
+                        yerr=fam[f"{accuracy}_std"], fmt={"baseline": "s", "control": "D"}.get(family, "o"),
+                        ms=6 if family not in ("baseline", "control") else 9,
+                        mec="k" if family in ("baseline", "control") else None,
                         color=colours.get(family), label=family, capsize=2, alpha=0.85)
         edge = sub[sub["on_frontier"]].sort_values(f"{imbalance}_mean")
         x, y = list(edge[f"{imbalance}_mean"]), list(edge[f"{accuracy}_mean"])
@@ -104,7 +105,7 @@ def plot_relative_balance(table: pd.DataFrame, accuracy: str = "test_acc", imbal
             ax.step(x + [max(right, x[-1])], y + [y[-1]], where="post", color="k", lw=1.5, ls="--",
                     label="Pareto frontier", zorder=3)  # everything below-right of it is dominated
         for _, r in sub.iterrows():
-            if label_all or r["on_frontier"] or r["method"] == "baseline":
+            if label_all or r["on_frontier"] or r["family"] in ("baseline", "control"):
                 ax.annotate(r["method"], (r[f"{imbalance}_mean"], r[f"{accuracy}_mean"]), fontsize=7,
                             xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(f"{imbalance} of Shapley contributions (lower = more balanced)")

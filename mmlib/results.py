@@ -333,7 +333,7 @@ def pareto_frontier(accuracy: Sequence[float], imbalance: Sequence[float]) -> np
 
 
 def family_order() -> list[str]:
-    """Baseline first, then the survey's four stages, then decision level."""
+    """Baseline first, then the controls, then the survey's four stages, then decision level."""
     return list(FAMILIES)
 
 
@@ -395,9 +395,11 @@ def family_averages(table: pd.DataFrame, columns: Sequence[str] = ("test_acc", "
     """Per data set and family: the mean over the family's methods of each method's mean over seeds.
 
     The way BalanceBenchmark reports "Objective avg" and the like; ``delta_<column>`` is
-    the family average minus the baseline's mean.
+    the family average minus the baseline's mean. Controls (family ``control``) are one
+    ingredient of several methods, not a remedy: they are left out.
     """
     means = method_means(table, columns)
+    means = means[means["family"] != "control"]
     out = means.groupby(["dataset", "family"], sort=False)[[f"{c}_mean" for c in columns]].mean()
     out["methods"] = means.groupby(["dataset", "family"], sort=False)["method"].count()
     for c in columns:

@@ -245,7 +245,8 @@ def test_parallel_workers_give_the_same_rows(tiny, tmp_path):
 def _fake_table() -> pd.DataFrame:
     rows = []
     spec = {"baseline": ("baseline", 0.80, 0.9), "zeta": ("data input", 0.85, 0.4), "alpha": ("optimization", 0.70, 0.2),
-            "beta": ("optimization", 0.90, 0.5), "gone": ("feed-forward", math.nan, math.nan)}
+            "beta": ("optimization", 0.90, 0.5), "gone": ("feed-forward", math.nan, math.nan),
+            "ctrl": ("control", 0.86, 0.6)}
     for d in ("d1", "d2"):
         for m, (fam, acc, imb) in spec.items():
             for s in range(3):
@@ -257,7 +258,7 @@ def _fake_table() -> pd.DataFrame:
 
 def test_summary_orders_baseline_first_then_families_and_marks_na():
     summary = R.summary_table(_fake_table())
-    assert list(summary.loc["d1"].index.get_level_values("method")) == ["baseline", "zeta", "gone", "alpha", "beta"]
+    assert list(summary.loc["d1"].index.get_level_values("method")) == ["baseline", "ctrl", "zeta", "gone", "alpha", "beta"]
     assert summary.loc[("d1", "feed-forward", "gone"), "test_acc"] == "n/a"
     assert summary.loc[("d1", "baseline", "baseline"), "test_acc"] == "0.810 ± 0.010"
 
@@ -270,8 +271,10 @@ def test_family_averages_and_frontier_table():
     assert fam.loc[("d1", "baseline"), "delta_test_acc"] == pytest.approx(0.0)
     assert fam.loc[("d2", "data input"), "delta_imbalance"] == pytest.approx(-0.5)
     assert "feed-forward" not in fam.loc["d1"].index  # a family whose only method was n/a has no average
+    assert "control" not in fam.loc["d1"].index  # a control is one ingredient, not a family of remedies
     front = R.frontier_table(table).set_index(["dataset", "method"])
-    assert front.loc["d1", "on_frontier"].to_dict() == {"baseline": False, "zeta": True, "alpha": True, "beta": True}
+    assert front.loc["d1", "on_frontier"].to_dict() == {"baseline": False, "zeta": True, "alpha": True, "beta": True,
+                                                        "ctrl": False}
 
 
 def test_command_line_writes_the_table(tmp_path, capsys):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mmlib.benchmark import benchmark
 from mmlib.data import load
-from mmlib.methods import FAMILIES, Method
+from mmlib.methods import REMEDY_FAMILIES, Method
 from mmlib.results import pareto_frontier as reference_frontier
 
 _FIT = {"epochs": 3, "batch_size": 32}
@@ -82,8 +82,8 @@ def check_my_method(MyMethod):
     """
     assert isinstance(MyMethod, type) and issubclass(MyMethod, Method), (
         "MyMethod must be a class that subclasses mmlib.methods.Method")
-    assert MyMethod.family in FAMILIES and MyMethod.family != "baseline", (
-        f"set `family` to the stage your method changes, one of {FAMILIES[1:]}; got {MyMethod.family!r}")
+    assert MyMethod.family in REMEDY_FAMILIES, (
+        f"set `family` to the stage your method changes, one of {REMEDY_FAMILIES}; got {MyMethod.family!r}")
     data = load("synthetic", n_samples=240)
     table = benchmark({"toy": data}, {"baseline": "baseline", "mine": MyMethod}, [0], **_FIT)
     row = table[table["method"] == "mine"].iloc[0]

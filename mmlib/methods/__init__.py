@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import FAMILIES, REGISTRY, Baseline, Method, NotApplicable, encoder_parameters, get, names, register
+from .base import FAMILIES, REGISTRY, REMEDY_FAMILIES, Baseline, Method, NotApplicable, encoder_parameters, get, names, register
 from .provenance import THIS_COURSE, Difference, Paper, Source, ledger
 
 for _module in pkgutil.iter_modules(__path__):
@@ -28,5 +28,5 @@ def by_family() -> dict[str, list[str]]:
     return {family: members for family, members in groups.items() if members}
 
 
-__all__ = ["FAMILIES", "THIS_COURSE", "Baseline", "Difference", "Method", "NotApplicable", "Paper", "Source",
+__all__ = ["FAMILIES", "REMEDY_FAMILIES", "THIS_COURSE", "Baseline", "Difference", "Method", "NotApplicable", "Paper", "Source",
            "by_family", "encoder_parameters", "get", "ledger", "names", "register"]

@@ -85,7 +85,11 @@ from .provenance import THIS_COURSE, Difference, Paper, Source, differences_sect
 if TYPE_CHECKING:
     from ..train import TrainState
 
-FAMILIES = ("baseline", "data input", "feed-forward", "learning objective", "optimization", "decision level")
+FAMILIES = ("baseline", "control", "data input", "feed-forward", "learning objective", "optimization",
+            "decision level")
+"""Baseline, the controls (one ingredient of several methods alone), the survey's four stages, decision level."""
+REMEDY_FAMILIES = FAMILIES[2:]
+"""The families a balancing method belongs to (not the baseline, not a control)."""
 
 
 class NotApplicable(TypeError):
