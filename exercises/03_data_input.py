@@ -2,7 +2,7 @@
 # # Exercise 03 — valuing samples and modalities
 #
 # Chapter 03 values every modality on every sample with a Shapley contribution and
-# gives the weak modality extra training copies. Here you write the three rules that
+# gives each modality extra training copies of the samples where it contributes little. Here you write the three rules that
 # make that method (Wei et al., CVPR 2024) work. Replace each `raise` line between the
 # markers, run the cell, and run the **check** cell at the end
 # (or `python -m mmlib.course.exercises check 03` from a terminal).
@@ -36,10 +36,12 @@ def sample_contribution(correct_all: torch.Tensor, correct_m: torch.Tensor, corr
 # %% [markdown]
 # ## Task 2 — how many extra copies a sample gets
 #
-# The lower a modality's contribution to a sample, the more copies of that sample
-# (with the other modality removed) go into the next epoch:
-# 3 copies if $\phi < -0.1$, 2 if $-0.1 \le \phi < 0.4$, 1 if $0.4 \le \phi < 1$, none if
-# $\phi \ge 1$. Return a long tensor of copy counts.
+# Every modality of a sample gets its own extra copies of that sample (each copy keeps
+# that modality alone), and the lower the modality's contribution, the more copies go
+# into the next epoch. The authors' rule, with strict comparisons:
+# 3 copies if $\phi < -0.1$, 2 if $-0.1 < \phi < 0.4$, 1 if $0.4 < \phi < 1$, and none
+# otherwise — so $\phi \ge 1$ gets none, and so does a value exactly on $-0.1$ or $0.4$.
+# Return a long tensor of copy counts.
 
 # %%
 def resample_copies(contribution: torch.Tensor) -> torch.Tensor:
@@ -54,8 +56,9 @@ def resample_copies(contribution: torch.Tensor) -> torch.Tensor:
 #
 # Instead of valuing every sample, value each modality on average: its gap to a full
 # share is $g_m = 1 - \bar\phi_m$. The modality with the **largest** gap is enhanced,
-# with $\mathrm{round}(|g_{\max} - g_{\min}| \cdot \tfrac23 \cdot \alpha \cdot N)$ extra copies
-# (at most $N$). Given the mean contributions `{modality: mean phi}`, return
+# with $\mathrm{int}(|g_{\max} - g_{\min}| \cdot \tfrac23 \cdot \alpha \cdot N)$ extra copies
+# (truncated, as the authors' `int(...)` does, and not capped at $N$: the copies are
+# drawn with replacement). Given the mean contributions `{modality: mean phi}`, return
 # `(modality to enhance, number of copies)`.
 
 # %%

@@ -72,16 +72,17 @@ def _random_resample_copies(seed: int) -> torch.Tensor:
 
 def check_resample_copies(resample_copies):
     """resample_copies: extra copies from the contribution"""
-    phi = torch.tensor([-0.5, -0.1, 0.0, 0.39, 0.4, 0.5, 0.99, 1.0, 1.5])
+    # float64, so that the values on a threshold are exactly -0.1 and 0.4 in either precision
+    phi = torch.tensor([-0.5, -0.1, 0.0, 0.39, 0.4, 0.5, 0.99, 1.0, 1.5], dtype=torch.float64)
     got = resample_copies(phi)
     expected = reference_copies(phi)
     assert torch.equal(torch.as_tensor(got).long(), expected), (
         f"expected {expected.tolist()}, got {torch.as_tensor(got).tolist()}: the thresholds are "
-        "-0.1, 0.4 and 1.0; a value equal to a threshold belongs to the band above it")
+        "-0.1, 0.4 and 1.0, compared strictly; a value exactly on a threshold gets no copies")
     seed = _fresh_seed()
     phi = _random_resample_copies(seed)
     got = torch.as_tensor(resample_copies(phi.clone())).long()
-    want = sum((phi < t).long() for t in _THRESHOLDS)  # 3 below -0.1, 2 below 0.4, 1 below 1.0
+    want = sum((phi < t).long() for t in _THRESHOLDS)  # off the thresholds: 3 below -0.1, 2 below 0.4, 1 below 1.0
     assert tuple(got.shape) == tuple(want.shape), (
         f"random case (seed {seed}): {len(phi)} contributions need {len(phi)} counts, got shape {tuple(got.shape)}")
     bad = (got != want).nonzero().flatten()
@@ -92,22 +93,25 @@ def check_resample_copies(resample_copies):
 
 
 def _random_modality_resampling(seed: int):
-    """2-4 modalities, distinct gaps, a copy count never on a rounding boundary; not the first answer."""
+    """2-4 modalities, distinct gaps, a copy count never near an integer (where truncation is fragile);
+    not the first answer."""
     rng = random.Random(seed)
     while True:
         means = {m: round(rng.uniform(-0.5, 1.5), 4) for m in rng.sample(_POOL, rng.randint(2, 4))}
         n, alpha = rng.randint(20, 2000), round(rng.uniform(0.5, 2.0), 3)
         gaps = sorted(1.0 - v for v in means.values())
         raw = (gaps[-1] - gaps[0]) * 2 / 3 * alpha * n
-        if gaps[-1] - gaps[-2] > 1e-3 and abs(raw - int(raw) - 0.5) > 1e-3:
+        if gaps[-1] - gaps[-2] > 1e-3 and abs(raw - round(raw)) > 1e-3:
             weak = max(means, key=lambda m: 1.0 - means[m])
-            if (weak, min(n, round(raw))) != ("visual", 360):  # the hand-made case's answer
-                return means, n, alpha, (weak, min(n, round(raw)))
+            if (weak, int(raw)) != ("visual", 360):  # the hand-made case's answer
+                return means, n, alpha, (weak, int(raw))
 
 
 def check_modality_resampling(modality_resampling):
     """modality_resampling: which modality and how many copies"""
-    for means, n, alpha in [({"audio": 1.3, "visual": 0.4}, 600, 1.0), ({"fac": 0.9, "zer": 0.95}, 100, 2.0),
+    # 0.9 * 2/3 * 601 = 360.6 -> 360; 0.05 * 2/3 * 2 * 100 = 6.67 -> 6 (truncated);
+    # 5 * 2/3 * 50 = 166.7 -> 166 (more than N: no cap)
+    for means, n, alpha in [({"audio": 1.3, "visual": 0.4}, 601, 1.0), ({"fac": 0.9, "zer": 0.95}, 100, 2.0),
                             ({"a": 3.0, "b": -2.0}, 50, 1.0)]:
         got = modality_resampling(means, n, alpha)
         expected = modality_resample_count(modality_gaps(means), n, alpha)
@@ -115,15 +119,15 @@ def check_modality_resampling(modality_resampling):
             f"for mean contributions {means} enhance {expected[0]!r} (largest gap 1 - phi), got {got[0]!r}")
         assert int(tuple(got)[1]) == expected[1], (
             f"for {means}, N={n}, alpha={alpha}: expected {expected[1]} copies, got {got[1]} — "
-            "round(|g_max - g_min| * 2/3 * alpha * N), capped at N")
-        if n == 600:
+            "int(|g_max - g_min| * 2/3 * alpha * N), truncated and not capped at N")
+        if n == 601:
             seed = _fresh_seed()
             r_means, r_n, r_alpha, r_want = _random_modality_resampling(seed)
             r_got = tuple(modality_resampling(dict(r_means), r_n, r_alpha))
             assert (r_got[0], int(r_got[1])) == r_want, (
                 f"random case (seed {seed}): mean contributions {r_means}, N={r_n}, alpha={r_alpha}: expected "
                 f"{r_want}, got {r_got} — enhance the largest gap 1 - phi, "
-                "round(|g_max - g_min| * 2/3 * alpha * N) copies, at most N")
+                "int(|g_max - g_min| * 2/3 * alpha * N) copies, truncated, no cap at N")
 
 
 CHECKS = {

@@ -13,7 +13,9 @@ def sample_contribution(correct_all: torch.Tensor, correct_m: torch.Tensor, corr
 def resample_copies(contribution: torch.Tensor) -> torch.Tensor:
     """Extra copies per sample from its contribution (thresholds -0.1, 0.4, 1.0)."""
     c = contribution.float()
-    return (c < 1.0).long() + (c < 0.4).long() + (c < -0.1).long()
+    one = (c > 0.4) & (c < 1.0)
+    two = (c > -0.1) & (c < 0.4)
+    return one.long() + 2 * two.long() + 3 * (c < -0.1).long()
 
 
 def modality_resampling(mean_contributions: dict[str, float], n_samples: int,
@@ -22,4 +24,4 @@ def modality_resampling(mean_contributions: dict[str, float], n_samples: int,
     gaps = {m: 1.0 - v for m, v in mean_contributions.items()}
     weak = max(gaps, key=gaps.get)
     spread = max(gaps.values()) - min(gaps.values())
-    return weak, min(n_samples, round(spread * 2 / 3 * alpha * n_samples))
+    return weak, int(spread / 3 * 2 * alpha * n_samples)
