@@ -42,16 +42,17 @@ def modality_low_rank_update(x: torch.Tensor, modality_ids: torch.Tensor, a: tor
 
 
 # %% [markdown]
-# ## Task 3 — text gathers the image, inside the low-rank space
+# ## Task 3 — the image reads the question, inside the low-rank space
 #
-# `codes` `(N, S, r)` are the low-rank codes `A_{m(i)} x_i`. For every **text** token
-# `i` add `Σ_j softmax_j(r_i · r_j / √r) r_j`, the softmax running over the **visual**
-# tokens `j` of the same sample only; leave visual codes unchanged. A sample without
-# visual tokens is returned unchanged (and without NaN).
+# `codes` `(N, S, r)` are the low-rank codes `A_{m(i)} x_i`. As in MokA's code, the image
+# tokens ask the question: for every **visual** token `i` add
+# `Σ_j softmax_j(r_i · r_j / √r) r_j`, the softmax running over the **text** tokens `j` of
+# the same sample only (here every text token is part of the question); leave text codes
+# unchanged. A sample without text tokens is returned unchanged (and without NaN).
 
 # %%
-def text_to_visual_attention(codes: torch.Tensor, modality_ids: torch.Tensor) -> torch.Tensor:
-    """Text codes plus their attention-weighted sum of the visual codes."""
+def visual_to_text_attention(codes: torch.Tensor, modality_ids: torch.Tensor) -> torch.Tensor:
+    """Visual codes plus their attention-weighted sum of the text codes."""
     # --- your code below ---
     raise NotImplementedError("Task 3: cross-attention in the low-rank space")
     # --- your code above ---

@@ -95,62 +95,66 @@ def check_modality_low_rank_update(modality_low_rank_update):
 
 
 def _attention64(codes: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Text rows plus softmax over the same sample's visual rows of r_i . r_j / sqrt(r), times r_j."""
+    """Visual rows plus softmax over the same sample's text rows of r_i . r_j / sqrt(r), times r_j."""
     codes = codes.double()
     out = codes.clone()
     for n in range(codes.shape[0]):
-        visual = [j for j in range(codes.shape[1]) if ids[n, j] == 1]
+        text = [j for j in range(codes.shape[1]) if ids[n, j] == 0]
         for i in range(codes.shape[1]):
-            if ids[n, i] == 0 and visual:
-                scores = torch.stack([codes[n, i] @ codes[n, j] for j in visual]) / math.sqrt(codes.shape[-1])
-                out[n, i] = codes[n, i] + (scores.softmax(dim=0)[:, None] * codes[n, visual]).sum(dim=0)
+            if ids[n, i] == 1 and text:
+                scores = torch.stack([codes[n, i] @ codes[n, j] for j in text]) / math.sqrt(codes.shape[-1])
+                out[n, i] = codes[n, i] + (scores.softmax(dim=0)[:, None] * codes[n, text]).sum(dim=0)
     return out
 
 
-def _random_text_to_visual_attention(seed: int):
-    """2-4 samples (the hand-made case has 1); the first mixes text and visual, the last may be text only."""
+def _random_visual_to_text_attention(seed: int):
+    """2-4 samples (the hand-made case has 1); the first mixes text and visual, the last may be visual only."""
     gen = torch.Generator().manual_seed(seed)
     n, s, r = _ints(gen, (2, 4), (3, 8), (2, 5))
     codes = torch.randn(n, s, r, generator=gen)
     ids = torch.randint(0, 2, (n, s), generator=gen)
-    ids[0, 0], ids[0, 1] = 0, 1
+    ids[0, 0], ids[0, 1] = 1, 0
     if torch.rand(1, generator=gen).item() < 0.5:
-        ids[-1] = 0
+        ids[-1] = 1
     return codes, ids
 
 
-def check_text_to_visual_attention(text_to_visual_attention):
-    """text_to_visual_attention(codes, ids): MokA's cross-attention in the low-rank space"""
-    codes = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])
-    ids = torch.tensor([[1, 1, 0]])
-    got = text_to_visual_attention(codes, ids)
-    assert torch.equal(got[0, :2], codes[0, :2]), "visual codes must stay unchanged"
-    assert torch.allclose(got[0, 2], torch.tensor([5.5, 5.5]), atol=1e-5), (
-        f"a tie between the two visual codes adds their mean: expected [5.5, 5.5], got {got[0, 2].tolist()}; "
-        "keep the text code and add the attention output (a residual)")
+def check_visual_to_text_attention(visual_to_text_attention):
+    """visual_to_text_attention(codes, ids): MokA's cross-attention in the low-rank space (the image asks the text)"""
+    codes = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [0.0, 2.0]]])
+    ids = torch.tensor([[1, 0, 0]])
+    got = visual_to_text_attention(codes, ids)
+    assert isinstance(got, torch.Tensor) and tuple(got.shape) == (1, 3, 2), (
+        f"expected shape (1, 3, 2), got {_shape(got)}")
+    assert torch.equal(got[0, 1:], codes[0, 1:]), "text codes must stay unchanged: only the visual tokens ask"
+    # scores (2, 0) / sqrt(2) -> softmax [0.80443, 0.19557]; gathered (1.60886, 0.39114)
+    assert torch.allclose(got[0, 0], torch.tensor([2.60886, 0.39114]), atol=1e-4), (
+        f"expected [2.6089, 0.3911] for the visual token, got {got[0, 0].tolist()}: scores r_v . r_t / sqrt(2) "
+        "= [1.414, 0], softmax over the two text tokens, weighted sum of their codes, added to the visual code "
+        "(a residual)")
     seed = _fresh_seed()
-    codes, ids = _random_text_to_visual_attention(seed)
-    got = text_to_visual_attention(codes.clone(), ids.clone())
+    codes, ids = _random_visual_to_text_attention(seed)
+    got = visual_to_text_attention(codes.clone(), ids.clone())
     want = _attention64(codes, ids)
     where = f"random case (seed {seed}): codes {tuple(codes.shape)}, modality ids {ids.tolist()}"
     assert isinstance(got, torch.Tensor) and got.shape == want.shape, (
         f"{where}: expected shape {tuple(want.shape)}, got {_shape(got)}")
-    assert not torch.isnan(got).any(), f"{where}: NaN — a sample without visual tokens must be left as it is"
+    assert not torch.isnan(got).any(), f"{where}: NaN — a sample without text tokens must be left as it is"
     bad = ((got.double() - want).abs() > 1e-5 + 1e-5 * want.abs()).any(dim=-1).nonzero().tolist()
     assert not bad, (
-        f"{where}: wrong rows (sample, token) {bad[:5]} — softmax over the visual tokens only, scaled by "
-        "1/sqrt(r), added to text rows only")
+        f"{where}: wrong rows (sample, token) {bad[:5]} — softmax over the text tokens only, scaled by "
+        "1/sqrt(r), added to visual rows only")
     gen = torch.Generator().manual_seed(2)
     codes2 = torch.randn(2, 6, 3, generator=gen)
-    ids2 = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
-    got2 = text_to_visual_attention(codes2, ids2)
-    assert not torch.isnan(got2).any(), "a sample without visual tokens gave NaN: softmax over nothing — skip it"
-    assert torch.allclose(got2, mllm.text_to_modality_attention(codes2, ids2), atol=1e-5), (
-        "wrong on a random batch: softmax over the visual tokens only, scaled by 1/sqrt(r), text rows only")
+    ids2 = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
+    got2 = visual_to_text_attention(codes2, ids2)
+    assert not torch.isnan(got2).any(), "a sample without text tokens gave NaN: softmax over nothing — skip it"
+    assert torch.allclose(got2, mllm.visual_to_text_attention(codes2, ids2), atol=1e-5), (
+        "wrong on a random batch: softmax over the text tokens only, scaled by 1/sqrt(r), visual rows only")
 
 
 CHECKS = {
     "lora_delta": check_lora_delta,
     "modality_low_rank_update": check_modality_low_rank_update,
-    "text_to_visual_attention": check_text_to_visual_attention,
+    "visual_to_text_attention": check_visual_to_text_attention,
 }

@@ -20,13 +20,13 @@ def modality_low_rank_update(x: torch.Tensor, modality_ids: torch.Tensor, a: tor
     return scale * codes @ b.T
 
 
-def text_to_visual_attention(codes: torch.Tensor, modality_ids: torch.Tensor) -> torch.Tensor:
-    """Text codes plus their attention-weighted sum of the visual codes."""
+def visual_to_text_attention(codes: torch.Tensor, modality_ids: torch.Tensor) -> torch.Tensor:
+    """Visual codes plus their attention-weighted sum of the text codes."""
     out = codes.clone()
     for n in range(codes.shape[0]):
         text, visual = modality_ids[n] == 0, modality_ids[n] == 1
-        if not visual.any():
+        if not text.any():
             continue
-        scores = codes[n][text] @ codes[n][visual].T / math.sqrt(codes.shape[-1])
-        out[n][text] = codes[n][text] + torch.softmax(scores, dim=-1) @ codes[n][visual]
+        scores = codes[n][visual] @ codes[n][text].T / math.sqrt(codes.shape[-1])
+        out[n][visual] = codes[n][visual] + torch.softmax(scores, dim=-1) @ codes[n][text]
     return out
