@@ -11,11 +11,11 @@ import torch.nn.functional as F
 from mmlib.methods import get
 from mmlib.methods.cml import confidence_penalty
 from mmlib.methods.gblending import blending_weights
-from mmlib.methods.lfm import gap_weight, js_divergence
+from mmlib.methods.lfm import fitted_gap_weight, gap_weight, js_divergence, modality_gap
 from mmlib.methods.mbsd import self_distillation
 from mmlib.methods.mmcosine import CosineFusion, cosine_logits
 from mmlib.methods.mmpareto import min_norm_weight, pareto_combine
-from mmlib.methods.umt import distillation_loss
+from mmlib.methods.umt import distillation_loss, optimizer_name
 from mmlib.train import run
 
 OBJECTIVE = ["mmpareto", "mmcosine", "umt", "gblending", "cml", "mbsd", "lfm"]
@@ -168,8 +168,59 @@ def test_confidence_penalty_counts_only_rises():
     conf_full = F.softmax(full, 1).max(1).values
     conf_removed = F.softmax(removed, 1).max(1).values
     expected = (conf_removed[1] - conf_full[1]).item() / 2   # only sample 2 got more confident
-    assert confidence_penalty(full, removed).item() == pytest.approx(expected)
+    assert confidence_penalty(full, removed, "sample").item() == pytest.approx(expected)
     assert confidence_penalty(full, full).item() == 0.0
+    assert confidence_penalty(full, full, "sample").item() == 0.0
+
+
+def test_confidence_penalty_hand_values_batch_sum_and_per_sample():
+    # By hand: conf = max softmax; softmax([a, 0]) = sigmoid(a).
+    #   full:    sigmoid(4) = 0.982014, [0, 0] -> 0.5
+    #   removed: sigmoid(1) = 0.731059, sigmoid(3) = 0.952574
+    #   d = [0.731059 - 0.982014, 0.952574 - 0.5] = [-0.250955, 0.452574]
+    # BalanceBenchmark's batch-sum hinge: max(0, -0.250955 + 0.452574) = 0.201619
+    # per sample: mean(max(0, d_i)) = (0 + 0.452574) / 2 = 0.226287
+    full = torch.tensor([[4.0, 0.0], [0.0, 0.0]])
+    removed = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    assert confidence_penalty(full, removed).item() == pytest.approx(0.201619, abs=1e-6)
+    assert confidence_penalty(full, removed, "batch").item() == pytest.approx(0.201619, abs=1e-6)
+    assert confidence_penalty(full, removed, "sample").item() == pytest.approx(0.226287, abs=1e-6)
+    # a margin cancels a violation in the batch sum: d = [0.5 - 0.982014, 0.731059 - 0.5] sums to -0.250955
+    removed = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    assert confidence_penalty(full, removed).item() == 0.0
+    assert confidence_penalty(full, removed, "sample").item() == pytest.approx(0.231059 / 2, abs=1e-6)
+    # the batch sum grows with the batch: the same rows twice give twice the penalty, the mean the same
+    full2, removed2 = torch.cat([full, full]), torch.cat([removed, removed])
+    rises = torch.tensor([[0.0, 0.0], [3.0, 0.0]])
+    assert confidence_penalty(full2, torch.cat([rises, rises])).item() == pytest.approx(
+        2 * confidence_penalty(full, rises).item(), rel=1e-6)
+    assert confidence_penalty(full2, removed2, "sample").item() == pytest.approx(
+        confidence_penalty(full, removed, "sample").item(), rel=1e-6)
+    with pytest.raises(ValueError, match="hinge"):
+        confidence_penalty(full, removed, "max")
+
+
+def test_self_distillation_hand_values_both_kl_forms():
+    # One sample of class 0. z_a = [ln 3, 0] -> p_a = [0.75, 0.25] (a is right); z_b = [0, 0] -> p_b = [0.5, 0.5].
+    #   w   = |0.75 - 0.5| = 0.25
+    #   RS  = mean((ln 3)^2, 0) = 1.206949 / 2 = 0.603474
+    #   course KL(p_a || p_b) = 0.75 ln(1.5) + 0.25 ln(0.5) = 0.304099 - 0.173287 = 0.130812
+    #       -> 0.25 (0.603474 + 0.130812) = 0.183572
+    #   BalanceBenchmark kl_div(ps, pw) = pw (log pw - ps) = 0.5 (ln 0.5 - 0.75) = -0.721574
+    #       -> 0.25 (0.603474 - 0.721574) = -0.029525
+    y = torch.tensor([0])
+    z_a, z_b = torch.tensor([[math.log(3), 0.0]]), torch.tensor([[0.0, 0.0]])
+    assert self_distillation(z_a, z_b, y).item() == pytest.approx(0.183572, abs=1e-5)
+    assert self_distillation(z_a, z_b, y, "true_class").item() == pytest.approx(-0.029525, abs=1e-5)
+    # the stronger modality teaches whichever argument it is
+    assert self_distillation(z_b, z_a, y).item() == pytest.approx(0.183572, abs=1e-5)
+    # a tie in the true-class probability: weight 0, nothing to distil (either form)
+    z_tie = torch.tensor([[0.0, math.log(3)]])
+    y1 = torch.tensor([1])
+    assert self_distillation(torch.tensor([[math.log(3), 0.0]]), torch.tensor([[math.log(3), 0.0]]), y1).item() == 0.0
+    assert self_distillation(z_tie, z_tie, y1, "true_class").item() == 0.0
+    with pytest.raises(ValueError, match="kl"):
+        self_distillation(z_a, z_b, y, "js")
 
 
 def test_self_distillation_weights_and_direction():
@@ -198,10 +249,96 @@ def test_js_divergence_values():
         js_divergence([p])
 
 
+def test_modality_gap_hand_values_authors_and_js():
+    # p = softmax([0, 0]) = [0.5, 0.5], q = softmax([ln 3, 0]) = [0.75, 0.25], m = [0.625, 0.375].
+    # Authors' Alignment (kl_div(p.log(), m) is KL(m || p)):
+    #   KL(m || p) = 0.625 ln(1.25) + 0.375 ln(0.75)   = 0.139466 - 0.107881 = 0.031585
+    #   KL(m || q) = 0.625 ln(5/6)  + 0.375 ln(1.5)    = -0.113952 + 0.152049 = 0.038097
+    #   -> 0.5 (0.031585 + 0.038097) = 0.034841
+    # Jensen-Shannon: KL(p || m) = 0.5 ln(0.8) + 0.5 ln(4/3) = 0.032269,
+    #   KL(q || m) = 0.75 ln(1.2) + 0.25 ln(2/3) = 0.035375 -> 0.5 (0.032269 + 0.035375) = 0.033822
+    z_p, z_q = torch.tensor([[0.0, 0.0]]), torch.tensor([[math.log(3), 0.0]])
+    assert modality_gap([z_p, z_q]).item() == pytest.approx(0.034841, abs=1e-6)
+    assert modality_gap([z_p, z_q], "js").item() == pytest.approx(0.033822, abs=1e-6)
+    assert modality_gap([z_q, z_p]).item() == pytest.approx(0.034841, abs=1e-6)     # symmetric
+    assert modality_gap([z_q, z_q]).item() == pytest.approx(0.0, abs=1e-7)          # equal predictions
+    # three modalities: the mean over the three pairs (p,q), (p,p), (q,p) = 2 * 0.034841 / 3
+    assert modality_gap([z_p, z_q, z_p]).item() == pytest.approx(2 * 0.034841 / 3, abs=1e-6)
+    # a probability that underflows in float32 stays finite (log(softmax) would give 0 * -inf = NaN)
+    extreme = modality_gap([torch.tensor([[200.0, -200.0]]), torch.tensor([[-200.0, 200.0]])])
+    assert math.isfinite(extreme.item()) and extreme.item() > 0
+    with pytest.raises(ValueError):
+        modality_gap([z_p])
+    with pytest.raises(ValueError, match="gap"):
+        modality_gap([z_p, z_q], "kl")
+
+
 def test_gap_weight_schedule():
     assert gap_weight(0, 20, 0.5, 0.05) == 0.5
     assert gap_weight(19, 20, 0.5, 0.05) == pytest.approx(0.05)
     assert gap_weight(0, 1, 0.5, 0.05) == 0.5
+    assert get("lfm").gap_start == pytest.approx(0.795)        # the authors' fitted alpha_2 at epoch 0
+    # the authors' fitted polynomial: c_0 at epoch 0; at 20: 0.795376 - 0.067095 - 0.049196 + 0.023436
+    #   - 0.003581 + 0.000173 = 0.699113
+    assert fitted_gap_weight(0) == pytest.approx(0.795376296)
+    assert fitted_gap_weight(20) == pytest.approx(0.699113, abs=1e-6)
+
+
+def test_pareto_combine_hand_values():
+    # Aligned (cos > 0): alpha = 1/2, new = g_m + g_u = [2, 1] = g_sum, so the factor is 1: update = 1.5 [2, 1].
+    step = pareto_combine(torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]))
+    assert not step.conflict and step.alpha.item() == 0.5
+    assert step.update.tolist() == pytest.approx([3.0, 1.5])
+    # Conflict: g_m = [1, 0], g_u = [-0.5, 1] (cos < 0).
+    #   alpha* = <g_u - g_m, g_u> / |g_m - g_u|^2 = (0.75 + 1) / 3.25 = 0.538462
+    #   new = 2 (0.538462) [1, 0] + 2 (0.461538) [-0.5, 1] = [0.615385, 0.923077], |new| = 1.109400
+    #   |g_sum| = |[0.5, 1]| = 1.118034 -> factor 1.007782 > 1 -> update = 1.5 * 1.007782 * new
+    step = pareto_combine(torch.tensor([1.0, 0.0]), torch.tensor([-0.5, 1.0]))
+    assert step.conflict and step.alpha.item() == pytest.approx(0.538462, abs=1e-6)
+    assert step.update.tolist() == pytest.approx([0.930260, 1.395391], abs=1e-5)
+    # A zero gradient conflicts with nothing: alpha = 1/2, update = 1.5 * g_u.
+    step = pareto_combine(torch.zeros(2), torch.tensor([1.0, 2.0]))
+    assert not step.conflict and step.update.tolist() == pytest.approx([1.5, 3.0])
+    # Exactly opposite gradients: the shortest point of their hull is the origin, so no step, for equal
+    # norms (alpha = 1/2) and unequal ones (alpha = <[-3,0],[-1,0]> / 9 = 1/3, new = 0 up to rounding).
+    for g_u, alpha in (([-1.0, 0.0], 0.5), ([-1.0, 0.0], 1 / 3)):
+        g_m = torch.tensor([1.0, 0.0]) if alpha == 0.5 else torch.tensor([2.0, 0.0])
+        step = pareto_combine(g_m, torch.tensor(g_u))
+        assert step.conflict and step.alpha.item() == pytest.approx(alpha, abs=1e-6)
+        assert step.update.tolist() == [0.0, 0.0]
+    # both zero: zero
+    assert pareto_combine(torch.zeros(3), torch.zeros(3)).update.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_cosine_logits_hand_values():
+    # h = [3, 4] -> [0.6, 0.8]; W rows [1, 0] and [0, 2] -> [1, 0] and [0, 1]; scale 10 -> [6, 8].
+    # A zero feature vector has no direction: zero logits. No bias.
+    logits = cosine_logits(torch.tensor([[3.0, 4.0], [0.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 2.0]]), 10.0)
+    assert logits.tolist() == [pytest.approx([6.0, 8.0]), [0.0, 0.0]]
+    # scaling a feature or a class weight does not change the logits
+    again = cosine_logits(torch.tensor([[30.0, 40.0]]), torch.tensor([[5.0, 0.0], [0.0, 0.1]]), 10.0)
+    assert again.tolist() == [pytest.approx([6.0, 8.0])]
+
+
+def test_blending_weights_hand_values():
+    # G = held0 - held1, O = (held1 - train1) - (held0 - train0), raw = max(G, 0) / O^2:
+    #   fused: G = 0.5, O = 0.5 - 0 = 0.5 -> 2;  a: G = 0.5, O = 1.0 -> 0.5;  b: G = 0.1, O = 0.1 -> 10
+    #   sum 12.5 -> w = 0.16, 0.04, 0.8
+    train0, held0 = {"fused": 2.0, "a": 2.0, "b": 2.0}, {"fused": 2.0, "a": 2.0, "b": 2.0}
+    w = blending_weights(train0, {"fused": 1.0, "a": 0.5, "b": 1.8}, held0, {"fused": 1.5, "a": 1.5, "b": 1.9})
+    assert w == pytest.approx({"fused": 0.16, "a": 0.04, "b": 0.8})
+    # a tie gives equal weights; a branch whose held-out loss rose gets 0 (BalanceBenchmark's |G| would not)
+    w = blending_weights(train0, {"fused": 1.0, "a": 1.0, "b": 1.0}, held0, {"fused": 1.5, "a": 1.5, "b": 2.5})
+    assert w == pytest.approx({"fused": 0.5, "a": 0.5, "b": 0.0})
+
+
+def test_optimizer_name_follows_the_run():
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    assert optimizer_name(torch.optim.SGD(p, lr=0.1)) == "sgd"
+    assert optimizer_name(torch.optim.Adam(p)) == "adam"
+    assert optimizer_name(torch.optim.AdamW(p)) == "adamw"
+    with pytest.raises(ValueError):
+        get("umt", teacher_optimizer="rmsprop")
 
 
 # -- every method learns mfeat (the contract itself is tests/test_method_contract.py) -------------

@@ -1,6 +1,6 @@
 """Gradient-Blending: weight each branch's loss by how well it generalises.
 
-Wang, Tran & Feiszli, "What Makes Training Multi-Modal Classification Networks
+Paper: Wang, Tran, Feiszli, "What Makes Training Multi-Modal Classification Networks
 Hard?", CVPR 2020.
 
 The model is trained on a weighted sum of one loss per branch ``k`` (each
@@ -26,14 +26,8 @@ on). The test split is never used.
 
 Defaults: ``super_epoch = 5`` (four re-estimates in the course's 20 epochs;
 BalanceBenchmark uses 10 of 30), uniform weights during the first super-epoch.
-Deliberate differences from BalanceBenchmark: it copies the model and trains
-each branch separately with the other modalities zero-padded, and its held-out
-split is the test split; we use the online variant of the paper (the branches'
-own heads in the one jointly trained model, measured at the ends of each
-super-epoch), which costs two evaluation passes per super-epoch instead of
-three extra trainings. ``G_k`` is clipped at 0 (a branch whose held-out loss
-rose gets weight 0) and ``O_k^2`` gets a floor ``eps``; if no branch
-generalised, the weights stay as they were.
+The authors published no code; every difference from BalanceBenchmark's implementation
+is listed in ``GBlending.differences`` (and in :func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -48,6 +42,7 @@ from ..data import Batch
 from ..models import Output, evaluating
 from ..validation import AnyOf, Choice, Integer, Number
 from .base import Method, register
+from .provenance import Difference, Paper, Source
 
 FUSED = "fused"
 
@@ -77,7 +72,31 @@ class GBlending(Method):
 
     name = "gblending"
     family = "learning objective"
-    paper = "Wang, Tran & Feiszli, What Makes Training Multi-Modal Classification Networks Hard?, CVPR 2020"
+    paper = Paper("Wang, Tran, Feiszli", "What Makes Training Multi-Modal Classification Networks Hard?", "CVPR",
+                  2020, "https://arxiv.org/abs/1905.12681")
+    sources = (Source("GeWu-Lab/BalanceBenchmark", "01458a1193a29ebced9570b22e113115433adf48",
+                      "balancemm/trainer/GBlending_trainer.py", "GBlendingTrainer.super_epoch_origin",
+                      note="no official code; BalanceBenchmark's implementation"),)
+    differences = (
+        Difference("Online: the branches' own heads in the one jointly trained model, measured at the start "
+                   "and end of each super-epoch; BalanceBenchmark copies the model and trains each branch "
+                   "separately for a super-epoch (other modalities zero-padded) before every re-estimate.",
+                   "The paper's online variant: two evaluation passes per super-epoch instead of three extra "
+                   "trainings."),
+        Difference("The held-out split is the validation split (or a held-out part of train); "
+                   "BalanceBenchmark measures on the test split.", "The test split must not choose the "
+                   "weights it is then scored with."),
+        Difference("Losses are means over the samples from an evaluation pass; BalanceBenchmark sums batch "
+                   "losses (train: the running losses of the training epoch; the train and test sums have "
+                   "different batch counts).", "Means make G and O comparable across splits of different "
+                   "size, as the paper defines them."),
+        Difference("w_k is proportional to max(G_k, 0) / max(O_k^2, eps); BalanceBenchmark takes |G_k| / O_k^2, "
+                   "so a branch whose held-out loss rose gets a positive weight, and O_k = 0 divides by zero.",
+                   "A branch that did not generalise should get no weight; the floor keeps the weights finite."),
+        Difference("Uniform weights during the first super-epoch, and the weights are kept when no branch "
+                   "generalised; BalanceBenchmark estimates weights before the first epoch.",
+                   "The online estimate needs one super-epoch of training to measure."),
+    )
     hyperparameter_ranges = {"super_epoch": Integer(ge=1), "holdout": AnyOf(Choice(("val",)), Number(gt=0, lt=1)),
                              "eps": Number(gt=0)}
 

@@ -1,6 +1,6 @@
 """MMCosine: cosine logits so that no modality wins by the norm of its weights or features.
 
-R. Xu, R. Feng, S.-X. Zhang, D. Hu, "MMCosine: Multi-Modal Cosine Loss Towards Balanced
+Paper: Xu, Feng, Zhang, Hu, "MMCosine: Multi-Modal Cosine Loss Towards Balanced
 Audio-Visual Fine-Grained Learning", ICASSP 2023.
 
 Each modality's logits are scaled cosines between its normalised features and its
@@ -18,8 +18,8 @@ per-modality accuracies in History and the Shapley contributions all read the
 same cosine logits ``z_m`` — "this modality's own logits".
 
 Defaults: ``scale = 10`` (the authors' code; BalanceBenchmark uses 15).
-Deliberate differences: the optional contrastive (NCE) term of the authors' code
-is left out (its default weight there is 0).
+Every difference from the authors' code is listed in ``MMCosine.differences`` (and in
+:func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..data import MultimodalDataset
 from ..models import ConcatFusion, MultimodalModel, SumFusion
 from ..validation import Number
 from .base import Method, register
+from .provenance import Difference, Paper, Source
 
 
 def cosine_logits(features: Tensor, weight: Tensor, scale: float, eps: float = 1e-8) -> Tensor:
@@ -72,8 +73,27 @@ class MMCosine(Method):
 
     name = "mmcosine"
     family = "learning objective"
-    paper = ("Xu, Feng, Zhang, Hu. MMCosine: Multi-Modal Cosine Loss Towards Balanced Audio-Visual Fine-Grained "
-             "Learning. ICASSP 2023")
+    paper = Paper("Xu, Feng, Zhang, Hu", "MMCosine: Multi-Modal Cosine Loss Towards Balanced Audio-Visual "
+                  "Fine-Grained Learning", "ICASSP", 2023, "https://arxiv.org/abs/2303.05338")
+    sources = (
+        Source("GeWu-Lab/MMCosine_ICASSP23", "214797ce07f3b0c5864ca3061a881795e4c2b4b2", "main_CD.py",
+               "train_epoch, valid"),
+        Source("GeWu-Lab/BalanceBenchmark", "e3d857931f65ab64fd2767df29c184e76aa06985",
+               "balancemm/trainer/MMCosine_trainer.py", "MMCosineTrainer"),
+    )
+    differences = (
+        Difference("The fused prediction at evaluation is the sum of the cosine logits, the same logits the "
+                   "loss trains; the authors' valid() predicts with the model's ordinary linear head output "
+                   "(with its bias) and uses the cosine logits only for the per-modality accuracies.",
+                   "A model is evaluated on the decision it was trained to make (BalanceBenchmark also "
+                   "evaluates the cosine logits)."),
+        Difference("The optional contrastive (NCE) term of the authors' code is left out.",
+                   "Its default weight there is 0 (lam = 0); the paper reports it only in the supplement."),
+        Difference("More than two modalities and the sum head: each modality's class-weight slice (or its own "
+                   "linear layer) is normalised per class; the authors' code slices a two-modality concat "
+                   "head.", "An extension; with two modalities and the concat head it is exactly their "
+                   "logits."),
+    )
     hyperparameter_ranges = {"scale": Number(gt=0)}
 
     def __init__(self, scale: float = 10.0) -> None:

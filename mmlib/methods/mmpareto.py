@@ -1,6 +1,6 @@
 """MMPareto: multimodal and unimodal gradients combined without conflict.
 
-Wei & Hu, "MMPareto: Boosting Multimodal Learning with Innocent Unimodal
+Paper: Wei, Hu, "MMPareto: Boosting Multimodal Learning with Innocent Unimodal
 Assistance", ICML 2024.
 
 The model is trained as a multitask problem: the multimodal loss ``L_mm`` on the
@@ -28,22 +28,8 @@ The head is trained with the plain gradient of ``L_mm + sum_m L_m``.
 
 Defaults: ``gamma = 1.5`` (the authors' code and BalanceBenchmark).
 
-Deliberate differences from the public code:
-
-* the unimodal logits are the fused head's slices (as BalanceBenchmark), not
-  separate unimodal heads (the authors' model), so the per-modality accuracies
-  in History are those of the logits the unimodal losses train;
-* the rescaling uses the norm of the encoder's whole flattened gradient; the
-  authors rescale each parameter tensor separately, which scales the tensors by
-  different factors and so leaves the direction the Pareto step chose;
-* the conflict case is a closed form, not a Frank-Wolfe solver (for two
-  gradients they agree), and it is NaN-free: a zero gradient conflicts with
-  nothing (treated as aligned), and a combined direction of zero length (the two
-  gradients exactly opposite) gives a zero update instead of ``inf * 0``. The
-  public benchmark's version assigns its weights to the wrong variable in the
-  conflict branch and then divides by a zero norm (NaN gradients);
-* the authors' SGD lr is 2e-3 for 50 epochs on ResNet-18; the course keeps its
-  usual lr 0.05 and 15-20 epochs.
+Every difference from the authors' code is listed in ``MMPareto.differences`` (and in
+:func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -59,6 +45,7 @@ from ..models import Output
 from ..validation import Flag, Number
 from .base import Method, encoder_parameters, register
 from .gradients import loss_gradient, loss_gradients, write_gradients
+from .provenance import Difference, Paper, Source
 
 
 def min_norm_weight(g1: Tensor, g2: Tensor) -> Tensor:
@@ -111,7 +98,10 @@ def pareto_combine(g_multi: Tensor, g_uni: Tensor, gamma: float = 1.5) -> Pareto
     alpha = min_norm_weight(g_multi, g_uni) if conflict else torch.tensor(0.5, dtype=g_multi.dtype)
     new = 2 * alpha * g_multi + 2 * (1 - alpha) * g_uni
     new_norm = new.norm()
-    if new_norm <= 1e-12 * max(g_multi.norm().item(), g_uni.norm().item(), 1e-30):
+    # Exactly opposite gradients (any norms): the shortest point of their hull is the origin, and ``new``
+    # is rounding error; rescaling it to |g_multi + g_uni| would give a full step in an arbitrary direction.
+    tolerance = 100 * torch.finfo(new.dtype).eps * max(g_multi.norm().item(), g_uni.norm().item())
+    if new_norm.item() <= tolerance:
         return ParetoStep(torch.zeros_like(g_multi), cosine, conflict, alpha)
     scale = torch.clamp((g_multi + g_uni).norm() / new_norm, min=1.0)
     return ParetoStep(gamma * scale * new, cosine, conflict, alpha)
@@ -134,7 +124,35 @@ class MMPareto(Method):
 
     name = "mmpareto"
     family = "learning objective"
-    paper = "Wei & Hu, MMPareto: Boosting Multimodal Learning with Innocent Unimodal Assistance, ICML 2024"
+    paper = Paper("Wei, Hu", "MMPareto: Boosting Multimodal Learning with Innocent Unimodal Assistance", "ICML",
+                  2024, "https://arxiv.org/abs/2405.17730")
+    sources = (
+        Source("GeWu-Lab/MMPareto_ICML2024", "cc923ec3db08e012b30b084c433bdf32899cfc89", "code/MMPareto.py",
+               "train_epoch"),
+        Source("GeWu-Lab/BalanceBenchmark", "39ed569712e48ed97d9999a032ba6918a2d360b1",
+               "balancemm/trainer/MMPareto_trainer.py", "MMParetoTrainer.training_step"),
+    )
+    differences = (
+        Difference("The unimodal logits are the fused head's slices (as BalanceBenchmark), not separate "
+                   "unimodal heads (the authors' model).", "The per-modality accuracies in History are then "
+                   "those of the logits the unimodal losses train, as for every other method of the course."),
+        Difference("The rescaling max(1, |g_sum| / |new|) uses the norm of the encoder's whole flattened "
+                   "gradient; the authors rescale each parameter tensor separately.",
+                   "Per-tensor factors differ between tensors and so change the direction the Pareto step "
+                   "chose; one factor per encoder keeps it."),
+        Difference("The conflict case uses the closed-form min-norm weight of two vectors instead of the "
+                   "Frank-Wolfe MinNormSolver.", "For two gradients both give the same weight."),
+        Difference("A zero gradient counts as aligned (weights 1/2), and a combined direction of zero length "
+                   "(two exactly opposite gradients, of any norms: the shortest point of their hull is the "
+                   "origin; |new| up to 100 float eps of the longer gradient counts as zero) gives a zero "
+                   "update; the authors' code sends a zero gradient to the solver and divides by |new| = 0 "
+                   "(inf * 0 = NaN) or rescales rounding error to a full step, and BalanceBenchmark assigns "
+                   "the solver's weights to the wrong variable in the conflict branch (weights stay 0, NaN "
+                   "gradients).", "No NaN, and no step in a direction chosen by rounding, reaches the weights."),
+        Difference("The course keeps its usual SGD lr 0.05 and 15-20 epochs; the authors train ResNet-18 "
+                   "with lr 2e-3 for 50 epochs.", "The same training schedule for every method of the "
+                   "chapter."),
+    )
     hyperparameter_ranges = {"gamma": Number(gt=0), "pareto": Flag()}
 
     def __init__(self, gamma: float = 1.5, pareto: bool = True) -> None:
