@@ -20,26 +20,17 @@ and modality ``m``'s head gradient is projected before its step: ``dW <- dW P_m`
 (so ``dW r ~ 0``: the update barely changes the head's answer on the others' features).
 
 **Inference** (dynamic fusion): each modality's prediction is weighted by its confidence,
+sample by sample,
 
     w_m = exp(H_max - H(softmax(z_m))) / sum_k exp(H_max - H(softmax(z_k))),
     fused = sum_m w_m z_m,    H_max = log C.
 
-Deliberate differences from the authors' code (Cecile-hi/Multimodal-Learning-with-
-Alternating-Unimodal-Adaptation) and BalanceBenchmark (BB):
+(``entropy_over="batch"`` gives the authors' coded rule: one weight per modality per
+batch, from the entropy of a softmax taken over the *batch* axis, see
+:func:`batch_entropy_fusion_weights`.)
 
-* the authors' projector test compares a parameter name to ``"module.weight"``, which
-  the shared head never yields, so **their projection never runs**; BB *adds* the
-  projected gradient to the raw one. We implement the paper's intent: the projected
-  gradient *replaces* the raw one.
-* one projector per modality built from the *other* modalities' features (the paper's
-  "orthogonal to the other modalities' input space"), instead of one projector fed by
-  every modality (which would also freeze what a modality learned from itself); no
-  Frobenius normalisation of ``P`` (it would rescale the head's learning rate).
-* ``fused`` during training and in per-modality logits: ``logits[m] = w_m z_m`` with
-  uniform ``w = 1/M`` in training and the entropy weights at test time, so
-  ``fused == sum(logits.values())`` holds as everywhere in the course.
-* defaults sized for this course: the optimizer and epochs of :func:`mmlib.train.fit`
-  (paper: 100 epochs, lr 1e-3, StepLR(70)).
+Every difference from the authors' code is listed in ``MLA.differences`` (and in
+:func:`mmlib.methods.ledger`).
 
 The method replaces the model's fusion head by a :class:`SharedHead` in
 ``configure_model`` (before the optimizer is built, so the optimizer trains it).
@@ -56,8 +47,9 @@ from torch import Tensor, nn
 
 from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output
-from ..validation import Flag
+from ..validation import Choice, Flag
 from .base import Method, register
+from .provenance import Difference, Paper, Source
 from .gradients import modify_gradients
 
 if TYPE_CHECKING:
@@ -81,6 +73,29 @@ def entropy_fusion_weights(logits: Mapping[str, Tensor]) -> dict[str, Tensor]:
     confidence = torch.stack([math.log(n_classes) - entropy(logits[m]) for m in names])
     weights = torch.softmax(confidence, dim=0)
     return {m: weights[i] for i, m in enumerate(names)}
+
+
+def batch_entropy_fusion_weights(logits: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The authors' coded fusion weights: one scalar per modality for the whole batch.
+
+    ``H_m = -sum_{i,c} p_ic log p_ic`` with ``p = softmax(z_m)`` taken over the *batch*
+    axis (each class column sums to 1 over the samples), and ``w = softmax(-H)`` over the
+    modalities (the authors' ``exp(max_k H_k - H_m)``, normalised, is the same). Returned
+    as ``(N,)`` tensors (the scalar repeated) so they fuse like the per-sample weights.
+    """
+    names = list(logits)
+    if not names:
+        raise ValueError("no logits to fuse")
+    entropies = []
+    for m in names:
+        log_p = F.log_softmax(logits[m], dim=0)
+        entropies.append(-(log_p.exp() * log_p).sum())
+    weights = torch.softmax(-torch.stack(entropies), dim=0)
+    n = logits[names[0]].shape[0]
+    return {m: weights[i].expand(n) for i, m in enumerate(names)}
+
+
+ENTROPY_AXES = ("sample", "batch")
 
 
 def owm_update(projector: Tensor, r: Tensor, alpha: float) -> Tensor:
@@ -131,18 +146,59 @@ class SharedHead(nn.Module):
 class MLA(Method):
     """Alternating unimodal steps through a shared head; entropy-weighted fusion at test time.
 
-    Hyperparameters: ``project`` (True or False; True: the gradient modification, False: plain alternation).
+    Hyperparameters: ``project`` (True or False; True: the gradient modification, False:
+    plain alternation), ``entropy_over`` ("sample": per-sample fusion weights, the paper's
+    intent; "batch": the authors' coded one weight per modality per batch).
     """
 
     name = "mla"
     family = "feed-forward"
-    paper = ("Zhang, Yoon, Bansal, Yao. Multimodal Representation Learning by Alternating "
-             "Unimodal Adaptation. CVPR 2024")
-    hyperparameter_ranges = {"project": Flag()}
+    paper = Paper("Zhang, Yoon, Bansal, Yao", "Multimodal Representation Learning by Alternating Unimodal Adaptation",
+                  "CVPR", 2024, "https://arxiv.org/abs/2311.10707")
+    sources = (
+        Source("Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation",
+               "11ae1ee5aee9ecd7db2aefa16f9b44d2ea548c89", "main.py",
+               "train_epoch, valid, calculate_entropy, calculate_gating_weights"),
+        Source("Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation",
+               "11ae1ee5aee9ecd7db2aefa16f9b44d2ea548c89", "utils/utils.py", "GSPlugin.before_update"),
+        Source("GeWu-Lab/BalanceBenchmark", "3f27575226be09a8563fbb63bf93c07686503c87",
+               "balancemm/trainer/MLA_trainer.py", "MLATrainer", note="BalanceBenchmark's port"),
+    )
+    differences = (
+        Difference("The projection is applied: the head's gradient is replaced by dW P. In the authors' code "
+                   "the test `n == 'module.weight'` never matches a parameter of the shared head, so their "
+                   "projection never runs; BalanceBenchmark adds the projected gradient to the raw one.",
+                   "The course implements what the paper describes; project=False gives what the authors' code "
+                   "actually trains (plain alternation).", "project=False"),
+        Difference("The projector update is the rank-one recursive-least-squares step, P - k k^T / "
+                   "(a + r^T k) with a scalar denominator; the authors' code divides k k^T elementwise by the "
+                   "matrix a + k r (an outer product), then rescales P to unit Frobenius norm, and projects with "
+                   "P^T.", "The scalar form is the OWM/RLS update the paper cites and makes P r small for a seen "
+                   "r; the Frobenius rescaling would change the head's learning rate. (P stays symmetric, so P "
+                   "and P^T agree.)"),
+        Difference("One projector per modality, fed with the *other* modalities' batch-mean features after "
+                   "their steps; the authors keep one projector, fed with the features of the modality about "
+                   "to be updated (from the second step of the run on).",
+                   "The paper asks for updates orthogonal to the other modalities' input space; one projector "
+                   "fed by every modality would also freeze what a modality learned from itself."),
+        Difference("Test-time fusion weights are per sample: the entropy of each sample's softmax over the "
+                   "classes, compared across modalities; the authors' code takes the softmax over the batch "
+                   "axis and sums the entropy over the whole batch, giving one weight per modality per batch "
+                   "(and the result depends on which samples share a batch).",
+                   "Per-sample weights are the paper's intent (a modality that is noise on one sample should "
+                   "count less on that sample only).", "entropy_over='batch'"),
+        Difference("In training, fused and per-modality logits are logits[m] = z_m / M (uniform fusion), with "
+                   "the entropy weights at test time, so fused == sum(logits.values()) holds.",
+                   "The additive contract of the course; the training loss is the authors' (one CE per "
+                   "modality step)."),
+        Difference("The optimizer, learning rate and epochs are those of mmlib.train.fit; the paper trains 100 "
+                   "epochs with lr 1e-3 and StepLR(70).", "Runs sized for the course."),
+    )
+    hyperparameter_ranges = {"project": Flag(), "entropy_over": Choice(ENTROPY_AXES)}
 
-    def __init__(self, project: bool = True) -> None:
+    def __init__(self, project: bool = True, entropy_over: str = "sample") -> None:
         self.project = project
-
+        self.entropy_over = entropy_over
     def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
         if not isinstance(model.head, SharedHead):
             model.head = SharedHead({m: enc.out_dim for m, enc in model.encoders.items()}, data.n_classes)
@@ -183,6 +239,7 @@ class MLA(Method):
             return model(batch)
         features = model.encode(batch.x)
         z = {m: head.unimodal(h) for m, h in features.items()}
-        weights = entropy_fusion_weights(z)
+        fusion = entropy_fusion_weights if self.entropy_over == "sample" else batch_entropy_fusion_weights
+        weights = fusion(z)
         logits = {m: weights[m][:, None] * z[m] for m in z}
         return Output(torch.stack(list(logits.values())).sum(0), logits, features)

@@ -20,11 +20,8 @@ are left out of the loss. Evaluation uses every feature, unscaled.
 Defaults: ``q_base = 0.5``, ``lam = 0.5``, ``p_exe = 0.7`` (the authors' train_opm.sh);
 ``warmup_epochs = 1`` (authors: 5 of 100 epochs — scaled to a 20-epoch run).
 
-Deliberate differences from the authors' code (GeWu-Lab/BML_TPAMI2024) and
-BalanceBenchmark: the rescaling is a plain multiplication (autograd gives the same
-factor in the backward pass that their custom autograd function hard-codes); dropped
-samples stay in the output (so per-modality training accuracy is still logged over the
-whole batch) and are masked out of the loss instead of being removed.
+Every difference from the authors' code is listed in ``OPM.differences`` (and in
+:func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from ..metrics import true_class_score
 from ..models import MultimodalModel, Output
 from ..validation import Integer, Number
 from .base import Method, register
+from .provenance import Difference, Paper, Source
 
 
 def drop_probabilities(scores: Mapping[str, float], q_base: float = 0.5, lam: float = 0.5) -> dict[str, float]:
@@ -84,7 +82,32 @@ class OPM(Method):
 
     name = "opm"
     family = "feed-forward"
-    paper = "Wei, Hu, Du, Wen. On-the-fly Modulation for Balanced Multimodal Learning. T-PAMI 2024"
+    paper = Paper("Wei, Hu, Du, Wen", "On-the-fly Modulation for Balanced Multimodal Learning", "IEEE T-PAMI", 2024,
+                  "https://arxiv.org/abs/2410.11582")
+    sources = (
+        Source("GeWu-Lab/BML_TPAMI2024", "8db168f1a08c030abd0f9524ec02a48e4cb977d2", "code/models/Classifier.py",
+               "calcu_q, Modality_drop.execute_drop, Classifier.forward"),
+        Source("GeWu-Lab/BalanceBenchmark", "39ed569712e48ed97d9999a032ba6918a2d360b1",
+               "balancemm/trainer/OPM_trainer.py", "OPMTrainer", note="BalanceBenchmark's port (three modalities)"),
+    )
+    differences = (
+        Difference("The kept features are rescaled by a plain multiplication by 1/(1 - theta); the authors use "
+                   "a custom autograd function that divides in the forward pass and hard-codes the same factor "
+                   "in the backward pass.", "Autograd gives exactly that factor; the result is the same."),
+        Difference("Samples that lost every modality stay in the output and are masked out of the loss; the "
+                   "authors remove them from the batch (masked_select). A batch in which every sample lost "
+                   "everything gives a zero loss; theirs would take the cross-entropy of an empty batch (NaN).",
+                   "The same loss on the kept samples, while per-modality training accuracy is still logged "
+                   "over the whole batch, and no NaN reaches the weights."),
+        Difference("Warm-up of 1 epoch (warmup_epochs=1); the authors' scripts warm up for up to 5 of 100 "
+                   "epochs.", "Scaled to the course's 20-epoch runs.", "warmup_epochs=5"),
+        Difference("More than two modalities: r_m compares s_m with the sum of the other scores, as "
+                   "BalanceBenchmark does; the authors' code has two.",
+                   "An extension; with two modalities it is exactly their s_1/s_2 - 1."),
+        Difference("A non-finite score (NaN or inf) drops nothing; in the authors' code a NaN also drops "
+                   "nothing (NaN > 0 is false) but an infinite score would be dropped with q_base (1 + lam).",
+                   "No modality can be judged the stronger on a diverging batch."),
+    )
     hyperparameter_ranges = {"q_base": Number(ge=0, le=1), "lam": Number(ge=0), "p_exe": Number(ge=0, le=1),
                              "warmup_epochs": Integer(ge=0)}
 

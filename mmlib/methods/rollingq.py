@@ -22,10 +22,8 @@ Defaults: beta = 0.05, sigma = 2.0, max_rotations = 3. The course chose them for
 32-dimensional fusion head (the authors' values for their 768-d ViT are not recorded
 in methods-as-coded §2.19).
 
-Deliberate differences from the authors' code: the model is the course's one-layer
-query fusion (mmlib.transformer), not a ViT; the rotation acts on the single
-class-token query of that layer; statistics are computed on the full training split
-in evaluation mode after each epoch.
+Every difference from the authors' code is listed in ``RollingQ.differences`` (and in
+:func:`mmlib.methods.ledger`).
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ from ..models import MultimodalModel
 from ..transformer import FusionTransformer, attention_imbalance_ratio, attention_on
 from ..validation import Integer, Number
 from .base import Method, NotApplicable, register
+from .provenance import THIS_COURSE, Difference, Paper, Source
 
 
 def rotation_matrix(u: Tensor, v: Tensor, eps: float = 1e-6) -> Tensor:
@@ -96,7 +95,26 @@ class RollingQ(Method):
 
     name = "rollingq"
     family = "feed-forward"
-    paper = "Ni et al., RollingQ: Reviving the Cooperation Dynamics in Multimodal Transformer, ICML 2025"
+    paper = Paper("Ni, Wei, Liu, Chen, Peng, Lin, Hu",
+                  "RollingQ: Reviving the Cooperation Dynamics in Multimodal Transformer", "ICML", 2025,
+                  "https://arxiv.org/abs/2506.11465")
+    sources = (Source(THIS_COURSE, note="from the paper and the notes on the authors' repository "
+                                        "GeWu-Lab/RollingQ_ICML2025 (methods-as-coded 2.19); that repository is "
+                                        "not in the code index the course could read, so no line of it was "
+                                        "compared"),)
+    differences = (
+        Difference("The target's key direction khat_m is the normalised mean, over the training samples, of "
+                   "each sample's *unit* mean key (every sample counts the same, whatever its key norm).",
+                   "The course's reading of the paper's k-hat; whether the authors normalise per sample before "
+                   "averaging was not checked against their code (see sources)."),
+        Difference("The model is the course's one-layer query fusion (mmlib.transformer) and the rotation acts "
+                   "on its single class-token query; the authors rotate the class-token query of a ViT-style "
+                   "multimodal transformer (768-d).", "The course's transformer chapter uses a small fusion head."),
+        Difference("AIR and the keys are computed on the full training split, in evaluation mode, after each "
+                   "epoch.", "A deterministic statistic per epoch (no dropout, no batch noise)."),
+        Difference("Defaults beta = 0.05, sigma = 2.0, max_rotations = 3 are the course's choice for its "
+                   "32-dimensional head.", "The authors' values for their model were not available to compare."),
+    )
     hyperparameter_ranges = {"beta": Number(ge=0), "sigma": Number(ge=0), "max_rotations": Integer(ge=0)}
 
     def __init__(self, beta: float = 0.05, sigma: float = 2.0, max_rotations: int = 3) -> None:
