@@ -55,14 +55,16 @@ class ``Linear`` (``forward``, the ``train`` branch). Differences from it:
   for comparison (the course's earlier rule).
 * *Softmax temperature*: ``1/sqrt(r)`` as in that version (``self.d_k`` = the rank);
   another stored version of the same file (commit cd506450a4131eb027660d6bed97a678d5cfc1ba)
-  divides by ``sqrt(N_t)``, the number of question tokens, instead. We keep ``sqrt(r)``,
+  divides by ``sqrt(N_t)``, the number of question tokens, instead (which of the two is
+  the newer was not established from the stored copies). We keep ``sqrt(r)``,
   the usual attention scaling, which does not change with the prompt's length.
 * *Where the LoRA scale sits*: as in their code, ``s = alpha / r`` multiplies the ``A``
   outputs *before* the cross-attention (it sharpens the softmax), and ``B`` is applied
   without a further scale.
-* *The question*: they mark the question's tokens with a mask inside a longer chat
-  template and attend over the span from its first to its last token; our prompt is the
-  question, so the keys are its six tokens (``question_length`` may shorten this).
+* *The question*: their layer receives a question mask from their data pipeline (how
+  it is built was not compared) and attends over the span from the question's first to
+  its last token; our prompt is the question, so the keys are its six tokens
+  (``question_length`` may shorten this).
   Batched with masks instead of their per-sample loop; the same numbers for a
   contiguous question.
 * *Modalities*: one non-text modality (image rows) instead of their video and audio,
