@@ -78,15 +78,14 @@ class MMCosine(Method):
     sources = (
         Source("GeWu-Lab/MMCosine_ICASSP23", "214797ce07f3b0c5864ca3061a881795e4c2b4b2", "main_CD.py",
                "train_epoch, valid"),
-        Source("GeWu-Lab/BalanceBenchmark", "e3d857931f65ab64fd2767df29c184e76aa06985",
-               "balancemm/trainer/MMCosine_trainer.py", "MMCosineTrainer"),
+        Source("GeWu-Lab/BalanceBenchmark", "0cea99cb9fe8285d8eb67d3096e8b54b8676efc7",
+               "balancemm/trainer/MMCosine_trainer.py", "MMCosineTrainer.training_step"),
     )
     differences = (
         Difference("The fused prediction at evaluation is the sum of the cosine logits, the same logits the "
                    "loss trains; the authors' valid() predicts with the model's ordinary linear head output "
                    "(with its bias) and uses the cosine logits only for the per-modality accuracies.",
-                   "A model is evaluated on the decision it was trained to make (BalanceBenchmark also "
-                   "evaluates the cosine logits)."),
+                   "A model is evaluated on the decision it was trained to make."),
         Difference("The optional contrastive (NCE) term of the authors' code is left out.",
                    "Its default weight there is 0 (lam = 0); the paper reports it only in the supplement."),
         Difference("More than two modalities and the sum head: each modality's class-weight slice (or its own "
