@@ -78,8 +78,8 @@ class CML(Method):
                    "Deterministic, symmetric between the modalities, and the same cost for two modalities."),
         Difference("hinge='sample' puts the hinge on each sample and averages, mean_i max(0, d_i), instead of "
                    "the default batch-sum max(0, sum_i d_i); with lam = 0.1 it is about B times weaker than "
-                   "BalanceBenchmark's.", "The paper's regulariser penalises every sample whose confidence "
-                   "rises; the per-sample form does that without letting margins cancel violations.",
+                   "BalanceBenchmark's.", "The per-sample form penalises every sample whose confidence rises, "
+                   "without letting margins on other samples cancel it; it is kept as an option.",
                    "hinge='sample'"),
         Difference("A removed modality's features are zeroed after its encoder and the head re-applied, so "
                    "the fused bias is kept; BalanceBenchmark subtracts the modality's logit slice and adds "

@@ -138,8 +138,8 @@ class LFM(Method):
                    "the same otherwise."),
         Difference("gap='js' replaces the authors' 1/2 [KL(m||p) + KL(m||q)] by the Jensen-Shannon divergence "
                    "1/2 [KL(p||m) + KL(q||m)] (for M > 2: H(mean p) - mean H(p)); the default is the authors' "
-                   "term.", "The JS divergence is what the paper names; the option shows what the argument "
-                   "order of kl_div changes.", "gap='js'"),
+                   "term.", "The JS divergence is what the authors' code names the term (js_score); the "
+                   "option shows what the argument order of kl_div changes.", "gap='js'"),
         Difference("More than two modalities: the authors' term is averaged over all pairs and the supervised "
                    "term is the CE of the mean of all logits (the authors' code has two modalities; "
                    "BalanceBenchmark also averages over pairs but takes the CE of the fused head's output).",
