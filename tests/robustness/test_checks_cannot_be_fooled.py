@@ -108,7 +108,7 @@ CONSTANTS = {
     ("08", "rotation_matrix"): _const(torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])),
     ("09", "lora_delta"): _const(torch.tensor([[3.0, 0.0, 1.5]])),
     ("09", "modality_low_rank_update"): _const(torch.tensor([[[2.0, -2.0], [3.0, -3.0], [3.0, -3.0]]])),
-    ("09", "text_to_visual_attention"): _const(torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.5, 5.5]]])),
+    ("09", "visual_to_text_attention"): _const(torch.tensor([[[2.60886, 0.39114], [2.0, 0.0], [0.0, 2.0]]])),
     ("10", "per_class_weight_norms"): _const({"audio": torch.tensor([5.0, 0.0]), "visual": torch.tensor([1.0, 2.0])}),
     ("10", "decision_shares"): _const({"a": 0.5, "b": 0.5}),
     ("10", "capability_weights"): _const({"strong": 0.8, "weak": 0.2}),
@@ -281,7 +281,7 @@ def _alternatives() -> dict:
         ("08", "rotation_matrix"): rotation_matrix,
         ("09", "lora_delta"): mllm.lora_delta,
         ("09", "modality_low_rank_update"): lambda x, ids, a, b, s: s * mllm.modality_low_rank(x, ids, a) @ b.T,
-        ("09", "text_to_visual_attention"): mllm.text_to_modality_attention,
+        ("09", "visual_to_text_attention"): mllm.visual_to_text_attention,
         ("10", "per_class_weight_norms"): lambda head, dims: D.per_class_weight_norms(
             dict(zip(dims, head.weight.split(list(dims.values()), dim=1)))),
         ("10", "decision_shares"): D.decision_shares,
