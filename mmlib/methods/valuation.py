@@ -254,8 +254,9 @@ _COPIES_IN_INDEX = Difference(
 _LEVEL = Difference(
     "A copy's removed modalities are zeroed at their encoder features by default, as the authors' model does "
     "(``AVClassifier.forward`` with ``drop``); BalanceBenchmark zeroes their inputs instead.",
-    "Both are offered so chapter 03 can compare them: with ReLU encoders a zero input does not give zero "
-    "features, so the input-level removal lets the removed modality speak a little.", "level='input'")
+    "Both are offered because they are not the same (chapter 03 explains it): with ReLU encoders a zero "
+    "input does not give zero features, so the input-level removal lets the removed modality speak a little.",
+    "level='input'")
 _WARMUP = Difference(
     "Resampling starts after ``warmup_epochs=2`` plain epochs; the authors warm up for 5 of 60 epochs.",
     "The course trains 15-20 epochs. The timing is theirs: the contributions come from the model at the end "
@@ -287,8 +288,8 @@ class SampleValuation(_Resampling):
             "The band of one copy is 0.4 < phi < 1.0, as in BalanceBenchmark; the authors' data set class writes "
             "0.4 < phi < 0.9.",
             "No contribution falls in [0.9, 1.0): with full_value 1 or 2 the values are multiples of 1/2 (two "
-            "modalities) or 1/6 (three), so the two bands give the same copies; 1.0 is the threshold the paper's "
-            "'full share' reading needs.", "thresholds=(-0.1, 0.4, 0.9)"),
+            "modalities) or 1/6 (three), so the two bands give the same copies; 1.0 reads as 'below a fair "
+            "share'.", "thresholds=(-0.1, 0.4, 0.9)"),
         Difference(
             "``rule='weakest'`` (an option; the default is the authors' rule) gives copies only to each sample's "
             "lowest-contribution modality, ties to the first modality named.",
