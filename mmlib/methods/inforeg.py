@@ -67,7 +67,7 @@ def information_growth(traces: Sequence[float], window: int) -> float:
 
     ``(sum(tr[-w:]) - sum(tr[-w-1:-1])) / sum(tr[-w:])`` over the history padded in front
     with ``w`` zeros, as the authors do: in the first ``w`` epochs this is the latest trace's
-    share of all traces so far (about ``1/e`` for a flat trace), afterwards about the
+    share of all traces so far (about ``1/n`` after n epochs of a flat trace), afterwards about the
     per-epoch growth rate. 1 before the first epoch has ended (the authors' ``k = 1`` in
     epoch 0); 0 when the recent traces are all zero (zero gradients), not a division by zero.
     """
