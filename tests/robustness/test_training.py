@@ -115,21 +115,27 @@ def test_bad_hyperparameter_is_refused_with_its_range(name, param, value, exc):
 # "bool"; "choice:a|b"; "none|<kind>"; "val|num(0,1)" (gblending's holdout); "increasing3".
 EXPECTED: dict[str, dict[str, str]] = {
     "agm": {"alpha": "num>=0"},  # gradient-scale exponent; 0 = no modulation
-    "amco": {"sigma": "num[0,1]", "p_max": "num[0,1]", "ramp_epochs": "int>=1"},  # a share, a fraction, a count
+    "amco": {"sigma": "num[0,1]", "p_max": "num[0,1]", "ramp_epochs": "int>=1",  # a share, a fraction, a count
+             "dependence": "choice:softmax_share|true_class", "unimodal_loss": "choice:masked|unmasked"},
     "baseline": {},
     "calibrated_weighting": {"head": "choice:unimodal|joint", "calibrate": "bool", "power": "num>=0"},
     "class_weighting": {"head": "choice:unimodal|joint", "calibrate": "bool", "balance": "num>=0",
                         "steps": "int>=1"},
-    "cml": {"lam": "num>=0"},  # weight of a hinge penalty
+    "cml": {"lam": "num>=0", "hinge": "choice:batch|sample"},  # weight of a hinge penalty
     "confidence_weighting": {"head": "choice:unimodal|joint", "calibrate": "bool", "sharpness": "num>=0"},
     "gblending": {"super_epoch": "int>=1", "holdout": "val|num(0,1)", "eps": "num>0"},  # eps floors a divisor
-    "greedy": {"threshold": "num>=0", "window": "int>=1", "reduction": "int>=1", "rebalance": "bool"},
-    "inforeg": {"beta0": "num>=0", "window": "int>=1", "threshold": "num[0,1)"},  # growth <= 1
-    "lfm": {"gap_start": "num[0,1]", "gap_end": "num[0,1]"},  # trade-off weights alpha_2
-    "mbsd": {},
-    "mla": {"project": "bool"},
+    "greedy": {"threshold": "num>=0", "window": "int>=1", "reduction": "int>=1", "rebalance": "bool",
+               "start_epoch": "int>=0", "speed": "choice:ratio_of_sums|sum_of_ratios", "gate_scale": "num>0",
+               "average": "choice:cumulative|ema"},
+    "inforeg": {"beta0": "num>=0", "beta_weak": "none|num>=0", "window": "int>=1",
+                "threshold": "num[0,1)"},  # growth <= 1
+    "lfm": {"gap_start": "num[0,1]", "gap_end": "num[0,1]",  # trade-off weights alpha_2
+            "gap": "choice:authors|js", "schedule": "choice:linear|fitted"},
+    "mbsd": {"kl": "choice:distribution|true_class"},
+    "mla": {"project": "bool", "entropy_over": "choice:sample|batch"},
     "mmcosine": {"scale": "num>0"},  # logit scale s
     "mmpareto": {"gamma": "num>0", "pareto": "bool"},  # boost of the update
+    "multitask": {},
     "modality_valuation": {"warmup_epochs": "int>=0", "level": "choice:feature|input", "full_value": "num>0",
                            "alpha": "num>=0", "part_ratio": "num(0,1]"},
     "ogm_ge": {"alpha": "num>=0", "modulation_start": "int>=0", "modulation_end": "none|int>=0", "ge": "bool"},
@@ -139,8 +145,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "relearning": {"move_lambda": "num>=0", "reinit_every": "int>=1", "reinit_num": "int>=0"},
     "rollingq": {"beta": "num>=0", "sigma": "num>=0", "max_rotations": "int>=0"},  # 0 rotations = baseline
     "sample_valuation": {"warmup_epochs": "int>=0", "level": "choice:feature|input", "full_value": "num>0",
-                         "thresholds": "increasing3"},
-    "umt": {"beta": "num>=0", "teacher_epochs": "none|int>=1"},
+                         "thresholds": "increasing3", "rule": "choice:each|weakest"},
+    "umt": {"beta": "num>=0", "teacher_epochs": "none|int>=1", "teacher_optimizer": "none|choice:sgd|adam|adamw"},
 }
 
 
