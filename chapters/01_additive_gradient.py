@@ -3,14 +3,15 @@
 #
 # Train a model on sound and image together and you would expect it to use both.
 # Often it does not: the modality that is quicker to learn takes over and the other
-# encoder stays close to where it started. This chapter shows *why*, in one line of
+# encoder learns far less than it would alone. This chapter shows *why*, in one line of
 # calculus, checks that line against autograd, and then watches it happen.
 #
 # **Claim.** With concatenation fusion and cross-entropy, the fused logit is the *sum*
 # of one part per modality, and the gradient every encoder receives is scaled by the
 # *same* term, `softmax(f) − onehot(y)`. Once one modality alone makes the fused
 # prediction confident, that term is small for everyone — and the other modality's
-# encoder stops learning, even when that modality carries information the model needs.
+# encoder learns several times more slowly, even when that modality carries information
+# the model needs.
 
 # %% tags=["parameters"]
 SEED = 0  # seed of the data and of the first training run
@@ -61,8 +62,10 @@ from mmlib.widgets import shared_term_explorer, sweep_explorer
 # so it is the same for both encoders. Suppose audio is easy: after a few epochs $z^a$
 # alone puts most of the probability on the true class. Then $1 - p_y$ is small, the
 # shared factor is small, and the visual encoder's gradient is small too — *whatever
-# visual has still to learn*. The easy modality does not just win, it switches the other
-# one's learning off (Peng et al., CVPR 2022; the survey's Fig. 3).
+# visual has still to learn*. The easy modality does not just win, it slows the other
+# one's learning down (Peng et al., CVPR 2022; the survey's Fig. 3). It does not stop it:
+# on the samples audio still gets wrong the factor stays large, so its mean falls to
+# about the share of those samples — section 3 measures by how much.
 
 # %% [markdown]
 # ## 2. Check the algebra against autograd
@@ -210,12 +213,39 @@ per_seed = pd.DataFrame([{
 per_seed.round(3)
 
 # %% [markdown]
+# How much smaller is the shared factor? Audio is noise on about a quarter of the training
+# samples; once audio fits the others, only those still carry a large error, so the mean of
+# $1-p_y$ should fall from its chance value $1-1/C$ to about that share — and stay there.
+
+# %%
+corrupted_share = data.info["corrupted"]["audio"][data.splits["train"]].float().mean().item()
+shared = pd.DataFrame([{
+    "seed": seed,
+    "joint, epoch 0": np.asarray(watched["joint", "watcher", seed].history["shared_term"])[0],
+    "joint, last 5 epochs": np.mean(np.asarray(watched["joint", "watcher", seed].history["shared_term"])[-5:]),
+} for seed in SEEDS]).set_index("seed")
+shared["joint late / chance value"] = shared["joint, last 5 epochs"] / (1 - 1 / data.n_classes)
+print(f"share of training samples with corrupted audio: {corrupted_share:.3f};  "
+      f"chance value of 1 - p_y: {1 - 1 / data.n_classes:.3f}")
+shared.round(3)
+
+# %% [markdown]
+# On every seed the mean shared factor falls from its chance value, 0.83, in the first epoch
+# to 0.24–0.26 over the last five — the share of samples whose audio is noise (0.24), and
+# about 0.3 of the chance value. That is what was measured: the easy modality does not
+# switch the visual encoder off; it divides its error signal by about 3–4, and the gradient
+# norm the visual encoder receives over the run is on average 0.21 of what the same encoder
+# gets alone (0.18 to 0.26 over the three seeds). It is enough to stall it here: visual alone
+# needs most of the 20 epochs to leave its plateau (the dashed shared term above); with a
+# third to a quarter of that error signal, the joint visual slice does not leave chance
+# within them.
+#
 # ## 4. Turn the dial
 #
 # The imbalance is a property of the *pair* of modalities. Make visual cleaner (less
-# noise) and it learns early enough to hold its own; make it noisier and it is switched
-# off. The sweep trains one joint model per visual noise level; the slider shows each
-# run's per-encoder gradient norms.
+# noise) and it learns early enough to hold its own; make it noisier and, slowed as above,
+# its slice stays at chance for the whole run. The sweep trains one joint model per visual
+# noise level (seed `SEED`); the slider shows each run's per-encoder gradient norms.
 
 # %%
 sweep = {}
@@ -225,6 +255,7 @@ for noise in NOISE_LEVELS:
     history = run(swept, GradientWatcher, seed=SEED, epochs=EPOCHS).history
     sweep[noise] = {"audio": history["grad_audio"], "visual": history["grad_visual"]}
     sweep_accuracy[noise] = history.final["test_acc_visual"]
+print("visual slice test accuracy (seed", SEED, "):", {n: round(a, 3) for n, a in sweep_accuracy.items()})
 
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(NOISE_LEVELS, [np.mean(sweep[n]["visual"]) / np.mean(sweep[n]["audio"]) for n in NOISE_LEVELS], "o-")
@@ -256,7 +287,11 @@ sweep_explorer(sweep)
 #
 # The sweep of section 4 trains one run per noise level, so the rule cannot judge it
 # (it needs at least 3 seeds per level): "less visual noise keeps a better visual slice"
-# is an illustration on seed `SEED`, asserted only as a property of that seeded run.
+# is an illustration on seed `SEED` (visual slice 0.63 at noise 0.5, 0.19 at 0.75, chance at
+# 1.0 and 1.25), asserted only as a property of that seeded run. The shared factor's level
+# (section 3) is a measurement, not a comparison: the check asserts that on every seed its
+# mean over the last five epochs lies within 0.1 of the corrupted share — false if it fell
+# to zero (learning switched off) or stayed near its chance value.
 
 # %%
 evidence = adjust({
@@ -273,10 +308,13 @@ for claim, e in evidence.items():
 # NBVAL_CHECK_OUTPUT
 verdicts = {claim: e.verdict for claim, e in evidence.items()}
 claim_dial = sweep_accuracy[min(NOISE_LEVELS)] > sweep_accuracy[max(NOISE_LEVELS)]
+# the shared factor falls to about the corrupted share (within 0.1) on every seed: slowed, not zero
+claim_share = bool((abs(shared["joint, last 5 epochs"] - corrupted_share) < 0.1).all())
 assert all(v == "better" for v in verdicts.values()), verdicts
-assert claim_dial
+assert claim_dial and claim_share
 for claim, verdict in verdicts.items():
     print(f"{claim}: {verdict}")
+print("every seed: late shared term within 0.1 of the corrupted share:", claim_share)
 print(f"seed {SEED}, less visual noise -> better visual slice (illustration, one run per level):", claim_dial)
 
 # %%
@@ -293,7 +331,10 @@ record(visual_grad_ratio=round(float(per_seed["grad_ratio"].mean()), 3), visual_
 # * The cross-entropy gradient reaching each encoder is the **shared** term
 #   $\operatorname{softmax}(f) - e_y$ times that modality's slice $W^m$.
 # * So the first modality to become confident shrinks every modality's gradient: the
-#   weaker one is under-trained, even when the task needs it.
+#   weaker one is under-trained, even when the task needs it. It is slowed, not switched
+#   off: on the synthetic data the shared factor settles at about the share of samples
+#   audio still gets wrong (0.25 against a chance value of 0.83, n = 3 seeds), and the
+#   visual encoder receives about a fifth of the gradient it gets alone.
 # * Every remedy in chapters 3–6 intervenes at one stage of this loop: which samples and
 #   modalities are fed (data input), how they are combined (feed-forward), what is
 #   minimised (learning objective), or how the gradient is used (optimization).
