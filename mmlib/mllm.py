@@ -503,6 +503,69 @@ def _answer_loss(model: TinyMLLM, visual: Tensor | None, text: Tensor, labels: T
     return F.cross_entropy(model(visual, text), labels)  # class tokens are ids 0..C-1
 
 
+def hint_points_first(text: Tensor, vocab: Vocabulary) -> Tensor:
+    """Does each prompt's hint word point at the first option? (An even word: the first.)"""
+    return (text[:, 1] - vocab.n_classes) % 2 == 0
+
+
+def hinted_option(text: Tensor, vocab: Vocabulary) -> Tensor:
+    """The class the hint word of each prompt ``(N, 6)`` points at."""
+    return torch.where(hint_points_first(text, vocab), text[:, 3], text[:, 4])
+
+
+def first_option_probability(logits: Tensor, text: Tensor) -> Tensor:
+    """The probability of the first option, the softmax restricted to the two options' class logits."""
+    pair = torch.stack([logits.gather(1, text[:, 3:4]), logits.gather(1, text[:, 4:5])], dim=1).squeeze(-1)
+    return torch.softmax(pair, dim=1)[:, 0]
+
+
+def combine_with_hint(p_first: Tensor, points_first: Tensor, reliability: float) -> Tensor:
+    """Bayes' rule: the posterior of the first option after an image posterior ``p_first`` and a hint.
+
+    The hint points at the right option with probability ``reliability`` (the data's hint
+    accuracy), independently of the image given the label, so the hinted option's odds are
+    multiplied by ``reliability / (1 - reliability)``:
+    ``p' = p l / (p l + (1 - p)(1 - l))`` with ``l = reliability`` if the hint points at the
+    first option, ``1 - reliability`` otherwise. ``reliability = 0.5`` leaves ``p`` unchanged.
+    """
+    if not 0.0 <= reliability <= 1.0:
+        raise ValueError(f"reliability must lie in [0, 1], got {reliability}")
+    if p_first.shape != points_first.shape:
+        raise ValueError(f"p_first {tuple(p_first.shape)} and points_first {tuple(points_first.shape)} must match")
+    like = torch.where(points_first, torch.tensor(reliability), torch.tensor(1.0 - reliability)).to(p_first)
+    num = p_first * like
+    return num / (num + (1.0 - p_first) * (1.0 - like))
+
+
+def image_probabilities(model: TinyMLLM, task: MultimodalTask, split: str = "test") -> Tensor:
+    """``model``'s probability of the first option on ``split`` (two-option softmax), e.g. an image-only model."""
+    if split not in task.splits:
+        raise KeyError(f"unknown split {split!r}; valid: {sorted(task.splits)}")
+    idx = task.splits[split]
+    with evaluating(model), torch.no_grad():
+        return first_option_probability(model(task.visual[idx], task.text[idx]), task.text[idx])
+
+
+def combiner_scores(p_first: Tensor, task: MultimodalTask, reliability: float, split: str = "test"
+                    ) -> dict[str, float]:
+    """Scores of the rational combiner: Bayes-combine ``p_first`` (image posterior) with ``task``'s hints.
+
+    ``p_first`` holds the image posterior of the first option for ``split``'s samples (from
+    :func:`image_probabilities`); the combiner answers the option whose posterior
+    (:func:`combine_with_hint`) is larger. Returns ``acc``, ``follows_hint``,
+    ``acc_hint_right`` and ``acc_hint_wrong`` as :func:`evaluate` names them.
+    """
+    idx = task.splits[split]
+    text, labels, right = task.text[idx], task.labels[idx], task.hint_right[idx]
+    posterior = combine_with_hint(p_first, hint_points_first(text, task.vocab), reliability)
+    answer = torch.where(posterior >= 0.5, text[:, 3], text[:, 4])
+    correct = (answer == labels).float()
+    return {"acc": correct.mean().item(),
+            "follows_hint": (answer == hinted_option(text, task.vocab)).float().mean().item(),
+            "acc_hint_right": correct[right].mean().item() if right.any() else float("nan"),
+            "acc_hint_wrong": correct[~right].mean().item() if (~right).any() else float("nan")}
+
+
 def evaluate(model: TinyMLLM, task: MultimodalTask, split: str = "test") -> dict[str, float]:
     """Accuracy with and without the image, with the update on text / visual tokens only, visual attention mass.
 
@@ -524,7 +587,7 @@ def evaluate(model: TinyMLLM, task: MultimodalTask, split: str = "test") -> dict
 
         logits = model(visual, text)
         scores = {"acc": acc(logits), "visual_attention": model.visual_attention_mass(visual).mean().item()}
-        hinted = torch.where((text[:, 1] - task.vocab.n_classes) % 2 == 0, text[:, 3], text[:, 4])
+        hinted = hinted_option(text, task.vocab)
         scores["follows_hint"] = (logits[:, :task.vocab.n_classes].argmax(1) == hinted).float().mean().item()
         scores["acc_no_visual"] = acc(model(None, text))
         for name, modality in (("acc_text_path", TEXT), ("acc_visual_path", VISUAL)):
@@ -582,12 +645,17 @@ def trainable_parameters(model: nn.Module) -> int:
 
 
 def compare_adapters(lm: TinyLM, task: MultimodalTask, adapters: Sequence[str] = ("lora", "moka"),
-                     seeds: Iterable[int] = (0, 1, 2), *, dataset: str = "task", **adapt_kw) -> "pd.DataFrame":
+                     seeds: Iterable[int] = (0, 1, 2), *, dataset: str = "task",
+                     probes: dict[str, MultimodalTask] | None = None, label: str | None = None,
+                     **adapt_kw) -> "pd.DataFrame":
     """One row per (adapter, seed) with the :func:`evaluate` scores on the test split.
 
     The MLLM counterpart of :func:`mmlib.experiment.compare` (see the module docstring for
-    why it is separate): columns ``dataset`` (``dataset``), ``method`` (the adapter),
-    ``seed``, the scores, ``seconds`` and ``trainable``, ready for :mod:`mmlib.results`.
+    why it is separate): columns ``dataset`` (``dataset``), ``method`` (the adapter, or
+    ``label`` if given), ``seed``, the scores, ``seconds`` and ``trainable``, ready for
+    :mod:`mmlib.results`. ``probes`` maps a name to another task on the same samples (e.g.
+    the same images with uninformative hints): each trained model is also evaluated on its
+    test split, in columns ``<name>_<score>``.
     """
     import pandas as pd
 
@@ -595,6 +663,8 @@ def compare_adapters(lm: TinyLM, task: MultimodalTask, adapters: Sequence[str] =
     for adapter in adapters:
         for seed in seeds:
             result = adapt(lm, task, adapter, seed=seed, **adapt_kw)
-            rows.append({"dataset": dataset, "method": adapter, "seed": seed, **result.scores,
+            probed = {f"{name}_{k}": v for name, probe in (probes or {}).items()
+                      for k, v in evaluate(result.model, probe, "test").items()}
+            rows.append({"dataset": dataset, "method": label or adapter, "seed": seed, **result.scores, **probed,
                          "seconds": result.seconds, "trainable": trainable_parameters(result.model)})
     return pd.DataFrame(rows)

@@ -232,3 +232,51 @@ def test_compare_adapters_is_one_seeded_row_per_adapter_and_seed(small_task):
     assert set(table["dataset"]) == {"toy"} and (table["trainable"] > 0).all()
     again = mllm.adapt(lm, small_task, "moka", epochs=1, batch_size=32, seed=1).scores
     assert table.iloc[3]["acc"] == again["acc"]  # each row is the seeded adapt run
+
+
+# -- references: the hint's option, two-option probabilities, the rational combiner ---------------
+
+def test_hinted_option_and_first_option_probability_hand_made():
+    vocab = mllm.Vocabulary(6)
+    text = mllm.prompts(vocab, torch.tensor([2, 5]), torch.tensor([4, 1]), torch.tensor([0, 3]))  # even: first
+    assert mllm.hint_points_first(text, vocab).tolist() == [True, False]
+    assert mllm.hinted_option(text, vocab).tolist() == [2, 1]
+    logits = torch.zeros(2, vocab.size)
+    logits[0, 2], logits[0, 4] = math.log(3.0), 0.0  # options 2 and 4: softmax = [3/4, 1/4]
+    logits[1, 0] = 100.0  # a class that is not an option is ignored: options 5, 1 tie
+    assert torch.allclose(mllm.first_option_probability(logits, text), torch.tensor([0.75, 0.5]))
+
+
+def test_combine_with_hint_is_bayes_rule():
+    p = torch.tensor([0.5, 0.75, 0.75, 0.2])
+    first = torch.tensor([True, True, False, True])
+    out = mllm.combine_with_hint(p, first, 0.75)
+    # 0.5: odds 1 * 3 = 3 -> 0.75; 0.75: odds 3 * 3 = 9 -> 0.9; against the hint 3 / 3 = 1 -> 0.5;
+    # 0.2: odds 0.25 * 3 = 0.75 -> 3/7
+    assert torch.allclose(out, torch.tensor([0.75, 0.9, 0.5, 3 / 7]))
+    assert torch.allclose(mllm.combine_with_hint(p, first, 0.5), p)  # an uninformative hint changes nothing
+    assert torch.equal(mllm.combine_with_hint(torch.tensor([0.3]), torch.tensor([True]), 1.0), torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="reliability"):
+        mllm.combine_with_hint(p, first, 1.5)
+    with pytest.raises(ValueError, match="must match"):
+        mllm.combine_with_hint(p, first[:2], 0.7)
+
+
+def test_combiner_scores_follow_the_hint_when_the_image_is_unsure(small_task):
+    n = len(small_task.splits["test"])
+    unsure = mllm.combiner_scores(torch.full((n,), 0.5), small_task, 0.7)
+    assert unsure["follows_hint"] == 1.0  # a tie is broken by the hint alone
+    idx = small_task.splits["test"]
+    assert unsure["acc"] == pytest.approx(small_task.hint_right[idx].float().mean().item())
+    truth = (small_task.text[idx, 3] == small_task.labels[idx]).float()
+    sure = mllm.combiner_scores(0.01 + 0.98 * truth, small_task, 0.7)  # a confident, right image overrules it
+    assert sure["acc"] == 1.0 and sure["acc_hint_wrong"] == 1.0
+
+
+def test_compare_adapters_probes_and_label(small_task):
+    lm, _ = mllm.pretrain(mllm.Vocabulary(6), steps=10)
+    table = mllm.compare_adapters(lm, small_task, ["lora"], seeds=[0], epochs=1, batch_size=32,
+                                  probes={"again": small_task}, label="lora_r2", rank=2)
+    assert table["method"].tolist() == ["lora_r2"]
+    assert table.iloc[0]["again_acc"] == table.iloc[0]["acc"]  # the same test split, the same model
+    assert table.iloc[0]["again_follows_hint"] == table.iloc[0]["follows_hint"]
