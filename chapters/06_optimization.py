@@ -26,7 +26,12 @@
 # `mmlib.methods.Method`), each visibly does what its paper says — and on our two data sets,
 # with three seeds, none of them is *established* to beat plain joint training in fused
 # accuracy (InfoReg comes closest). We measure all six against the baseline with the course's
-# rule of evidence and say where they do not help.
+# rule of evidence, say where they do not help, and run the controls that separate a method's
+# named mechanism from what comes with it: InfoReg without its regulation, OGM without its
+# noise, and the course's `multitask` control (one extra loss per modality, nothing else).
+# The largest effect in the chapter, InfoReg's, is mostly there without its regulation: its
+# per-modality losses alone (the `multitask` control) keep most of its mean gain, though no
+# part of that split is established with three seeds.
 
 # %% tags=["parameters"]
 SEEDS = [0, 1, 2]  # seeds of the comparison (mean ± std over these)
@@ -46,13 +51,17 @@ from mmlib.data import load
 from mmlib.experiment import compare
 from mmlib.methods.ogm import ogm_coefficients
 from mmlib.plots import bars
-from mmlib.results import mean_std, summarize, versus_baseline
+from mmlib.results import adjust, mean_std, paired_difference, summarize, versus_baseline
 from mmlib.train import run
 
 data = {name: load(name) for name in DATASETS}
 syn = data["synthetic"] if "synthetic" in data else load("synthetic")
 METHODS = {"baseline": "baseline", "OGM-GE": ("ogm_ge", {"alpha": OGM_ALPHA}), "AGM": "agm", "PMR": "pmr",
            "InfoReg": "inforeg", "ReconBoost": "reconboost", "Re-learning": "relearning"}
+# the controls: each switches one ingredient of a method off (section 8)
+CONTROLS = {"multitask": "multitask",  # fused CE + one CE per head slice, plain summed gradient
+            "InfoReg β0=0": ("inforeg", {"beta0": 0.0}),  # InfoReg's losses without its regulation
+            "OGM (no GE)": ("ogm_ge", {"alpha": OGM_ALPHA, "ge": False})}  # OGM-GE without the noise
 
 # %% [markdown]
 # ## 1. OGM-GE: slow the dominant encoder down
@@ -156,7 +165,8 @@ plt.show()
 # cover the previous steps only, and each true-class probability is floored at $10^{-8}$ (both
 # as in the authors' code), which bounds every loss by 18.4 and keeps $c_m$ finite. Unlike OGM
 # the whole path of a modality, head slice included, is scaled. (BalanceBenchmark's version of
-# AGM has the opposite sign; `mmlib/methods/agm.py` follows the original repository.)
+# AGM has the opposite sign; `mmlib/methods/agm.py` follows the original repository.) Its
+# coefficients over training are plotted in section 7, from the runs of the comparison.
 #
 # ## 3. PMR: a second teacher for the weak encoder
 #
@@ -193,8 +203,9 @@ plt.show()
 # modality, $0.1\,e^{\tanh(\text{gap})}$ on the other when it happens to lead. Its loss also adds
 # a cross-entropy on each head slice, $L = \mathrm{CE}(f) + \sum_m \mathrm{CE}(z^m)$ — in the
 # gradient picture that gives each encoder its own factor $\operatorname{softmax}(z^m) - e_y$, which
-# does not vanish when the *other* modality is confident. Keep that in mind when reading the
-# results.
+# does not vanish when the *other* modality is confident. Those losses are exactly the
+# course's `multitask` control; section 8 runs InfoReg with `beta0=0` (losses kept, regulation
+# off) to tell the two apart.
 
 # %%
 info_run = run(syn, "inforeg", seed=MECHANISM_SEED, epochs=EPOCHS, progress=False)
@@ -226,6 +237,7 @@ print("epochs in which the dominant (audio) encoder was regulated:", window)
 # pass over the ensemble built so far follows each stage. The authors' code detaches both
 # arguments of its consolidation term, which then has no effect; we keep the gradient on the
 # current learner, as the paper intends (`alpha=0` gives their code).
+# Section 7 plots each learner's accuracy over the stages.
 #
 # ## 6. Diagnosing & Re-learning: reset what was memorised
 #
@@ -249,10 +261,12 @@ print(frame.loc[frame[[f"reinit_{m}" for m in syn.modality_names]].sum(axis=1) >
 # model selection on the validation split, scores on the test split. Columns: fused accuracy,
 # each head slice's accuracy, each encoder's linear-probe accuracy (how much class information
 # its features hold, whatever the head does with them), and the Shapley contribution of each
-# modality to the fused accuracy.
+# modality to the fused accuracy. The three controls of section 8 (`multitask`, InfoReg β0=0,
+# OGM without GE) run in the same table, on the same seeds.
 
 # %%
-table = compare(data, METHODS, seeds=SEEDS, probes=True, epochs=EPOCHS, progress=False)
+table, runs = compare(data, {**METHODS, **CONTROLS}, seeds=SEEDS, probes=True, epochs=EPOCHS, progress=False,
+                      keep_runs=True)
 modalities = {name: d.modality_names for name, d in data.items()}
 columns = ["test_acc"] + [f"{k}_{m}" for k in ("test_acc", "probe", "shapley")
                           for m in dict.fromkeys(m for ms in modalities.values() for m in ms)]
@@ -268,6 +282,77 @@ fig = bars(table, [c for c in columns if c.startswith("probe_")],
 plt.show()
 
 # %% [markdown]
+# ### Inside AGM and ReconBoost
+#
+# The runs of the table are kept, so their logs show what each mechanism did. AGM logs its
+# coefficient $c_m$ (the factor on the gradient reaching modality $m$'s Shapley response,
+# epoch mean; 1 is no modulation). ReconBoost logs which modality's stage each epoch is; its
+# per-modality validation accuracy shows what each stage bought.
+
+# %%
+def plot_agm(runs, datasets):
+    """AGM's per-modality coefficient c_m (epoch mean) over training, every seed, one panel per data set."""
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], datasets):
+        for i, m in enumerate(data[name].modality_names):
+            for seed in SEEDS:
+                hist = runs[name, "AGM", seed].history
+                ax.plot(hist[f"coef_{m}"], color=f"C{i}", alpha=0.8, label=m if seed == SEEDS[0] else None)
+        ax.axhline(1.0, color="grey", ls=":", label="1 = no modulation")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("AGM coefficient c_m (epoch mean)")
+        ax.set_title(f"AGM on {name} ({len(SEEDS)} seeds)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconboost(runs, datasets, seed=MECHANISM_SEED):
+    """ReconBoost: each modality's validation accuracy per epoch, the epochs of its stages marked, chance dashed."""
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], datasets):
+        hist = runs[name, "ReconBoost", seed].history
+        for i, m in enumerate(data[name].modality_names):
+            acc, stage = np.array(hist[f"val_acc_{m}"]), np.array(hist[f"stage_{m}"]) > 0.5
+            ax.plot(acc, color=f"C{i}", label=f"{m} learner")
+            ax.plot(np.flatnonzero(stage), acc[stage], "o", color=f"C{i}", ms=4)
+        ax.plot(hist["val_acc"], color="k", lw=1, label="ensemble (fused)")
+        ax.axhline(1 / data[name].n_classes, color="grey", ls="--", label="chance")
+        ax.set_xlabel("epoch (dots: that modality's stage)")
+        ax.set_ylabel("validation accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"ReconBoost on {name}, seed {seed}")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+fig = plot_agm(runs, DATASETS)
+plt.show()
+fig = plot_reconboost(runs, DATASETS)
+plt.show()
+agm_coef = {(name, m): float(np.mean([runs[name, "AGM", s].history[f"coef_{m}"] for s in SEEDS]))
+            for name in DATASETS for m in data[name].modality_names}
+print("AGM: mean coefficient over epochs and seeds:", {k: round(v, 2) for k, v in agm_coef.items()})
+
+# %% [markdown]
+# **AGM** does what its formula says, and on every seed alike: while the responses are still at
+# chance the coefficients sit at 1; once audio's response loss falls below its running
+# standing, audio's path is slowed to about half its gradient ($c \approx 0.5$ in the last
+# epochs on synthetic) and visual's sped up by 10–20 %; on mfeat fac is slowed (0.5–0.9)
+# and zer sped up by a few percent (up to 16 % early on). A factor of 1.1–1.2 on a visual
+# gradient that is already tiny leaves it tiny: visual's slice stays at chance on synthetic
+# (table below). **ReconBoost**
+# alternates stages (dots). On mfeat the weak learner improves in its own stages: zer climbs
+# from chance (0.1) to about 0.7 in its stages and barely moves in fac's. On synthetic the
+# visual learner stays near chance (1/6 ≈ 0.17; 0.23 at the end, seed 0) through all seven of
+# its one-epoch stages, while audio's reaches about 0.78 — partly during visual's stages (epoch
+# 5), since the correction pass after each stage trains the whole ensemble.
+
+# %% [markdown]
 # ### Which methods beat the baseline?
 #
 # The course has one rule for calling a difference *clear* (`mmlib.results`): a two-sided
@@ -281,12 +366,14 @@ plt.show()
 # (`test_acc_weak`: visual on synthetic, zer on mfeat). (Before the rule, this chapter called
 # a method better when its mean gap exceeded the two standard deviations added, and by that
 # criterion InfoReg beat the baseline on synthetic data; the paired test with Holm's
-# correction does not establish it.)
+# correction does not establish it.) The three controls are not in this family: they are
+# judged, as one family of their own, in section 8.
 
 # %%
 WEAK = {"synthetic": "visual", "mfeat": "zer"}
 table["test_acc_weak"] = [getattr(row, f"test_acc_{WEAK[row.dataset]}") for row in table.itertuples()]
-rule = {"test_acc": versus_baseline(table, "test_acc"), "test_acc_weak": versus_baseline(table, "test_acc_weak")}
+SIX = [label for label in METHODS if label != "baseline"]  # the controls are judged in section 8
+rule = {score: versus_baseline(table, score, methods=SIX) for score in ("test_acc", "test_acc_weak")}
 rule = {score: r.set_index(["dataset", "method"]) for score, r in rule.items()}
 verdict = rule["test_acc"]["verdict"]
 pd.concat(rule, names=["score"]).round(3)
@@ -301,14 +388,15 @@ pd.concat(rule, names=["score"]).round(3)
 #   comparisons. Its visual slice rises from chance to about 0.71 (+0.55, interval
 #   [+0.31, +0.78]), not established either (adjusted p 0.09). Three seeds are too few for a
 #   claim about one method among twelve; the honest next step is more seeds, not another
-#   criterion. Look at *why* it moves so much: its loss adds a cross-entropy on each head
-#   slice, so the visual encoder and its slice get their own, non-vanishing factor
-#   $\operatorname{softmax}(z^v) - e_y$: it attacks the shared term of chapter 1 directly. The
-#   prime-window regulation comes on top (try `method_kw={"beta0": 0.0}` to separate the two).
+#   criterion. Section 8 shows *why* it moves so much: its loss adds a cross-entropy on each
+#   head slice, so the visual encoder and its slice get their own, non-vanishing factor
+#   $\operatorname{softmax}(z^v) - e_y$ — and with its prime-window regulation switched off it
+#   keeps most of its mean gain.
 # * **OGM-GE, AGM and ReconBoost show no established difference on synthetic data** in these
 #   short runs (mean differences within ±0.01). OGM and AGM only rescale gradients that are
 #   already tiny for the visual path: slowing audio down does not make the visual gradient
-#   large, and OGM leaves the audio head slice untouched. ReconBoost's visual stages are too
+#   large (AGM's figure: visual's factor is only 1.1–1.2), and OGM leaves the audio head
+#   slice untouched. ReconBoost's visual stages are too
 #   few and too short (7 one-epoch visual stages in 15 epochs here, 100+ four-epoch stages in
 #   the paper) for visual to catch up.
 # * **PMR** nudges the visual slice's mean up a little (+0.07), with a large spread over
@@ -320,13 +408,88 @@ pd.concat(rule, names=["score"]).round(3)
 # On **mfeat** the baseline is already near 98 %: there is little room, and no difference in
 # fused accuracy is established (every mean difference is below 0.01 in size). What the
 # methods change there is the weak view's share: InfoReg's zer slice is clearly better than
-# the baseline's (+0.48, interval [+0.34, +0.62], adjusted p 0.049), and so is AGM's, by much
-# less but on every seed alike (+0.06, interval [+0.05, +0.07], adjusted p 0.03);
+# the baseline's (+0.48, interval [+0.34, +0.62], adjusted p 0.049) — section 8 finds the same
+# mean gain without its regulation, i.e. with its per-modality losses alone — and so is AGM's,
+# by much less but on every seed alike (+0.06, interval [+0.05, +0.07], adjusted p 0.03);
 # ReconBoost's (+0.35) and PMR's (+0.18) mean gains are not established with three seeds.
 #
 # These are small models, small data and 15 epochs; the papers use ResNet-18 on CREMA-D and
 # Kinetics-Sounds for 50–150 epochs, and BalanceBenchmark reports gains of 1–9 points for the
 # same methods there. Our numbers say *what each mechanism does*, not how the methods rank.
+
+# %% [markdown]
+# ## 8. Controls: which ingredient does the work?
+#
+# A method is credited with a mechanism only when the same method without it loses. Three
+# controls ran in the table above, on the same seeds:
+#
+# * **`multitask`** (the course's registered control): the fused cross-entropy plus one
+#   cross-entropy per head slice, plain summed gradient — the per-modality losses and nothing else.
+# * **InfoReg β0=0**: InfoReg with its regulation switched off (no proximal pull in any window),
+#   its per-modality losses kept.
+# * **OGM (no GE)**: OGM-GE without the Gaussian noise, the same α.
+#
+# The comparisons were fixed before the runs, and are Holm-corrected together as one family
+# (4 comparisons × 2 data sets × 2 scores = 16): InfoReg vs InfoReg β0=0 (what the regulation
+# adds), InfoReg β0=0 vs baseline (what the per-modality losses give) and vs `multitask` (whether
+# InfoReg's losses differ from the control's), OGM-GE vs OGM (what the noise adds).
+
+# %%
+ABLATIONS = {  # claim -> (method, against); fixed before the runs
+    "regulation adds": ("InfoReg", "InfoReg β0=0"),
+    "per-modality losses give": ("InfoReg β0=0", "baseline"),
+    "InfoReg's losses vs control": ("InfoReg β0=0", "multitask"),
+    "GE noise adds": ("OGM-GE", "OGM (no GE)"),
+}
+SCORES = {"test_acc": "fused", "test_acc_weak": "weak slice"}
+wide = {score: table.pivot_table(index=["dataset", "seed"], columns="method", values=score) for score in SCORES}
+family = adjust({(SCORES[score], name, claim): paired_difference(wide[score].loc[name][a], wide[score].loc[name][b])
+                 for score in SCORES for name in DATASETS for claim, (a, b) in ABLATIONS.items()})
+ablation = pd.DataFrame([{"score": k[0], "dataset": k[1], "claim": k[2], "a - b": " - ".join(ABLATIONS[k[2]]),
+                          "n": e.n, "mean_diff": e.mean, "ci_low": e.low, "ci_high": e.high, "p": e.p,
+                          "p_holm": e.p_adjusted, "verdict": e.verdict} for k, e in family.items()])
+ablation.set_index(["score", "dataset", "claim"]).round(3)
+
+# %% [markdown]
+# How much of InfoReg's gain over the baseline the regulation adds, as a share of the mean
+# gain (the rest is what InfoReg β0=0, its losses alone, already reaches):
+
+# %%
+gain = {}
+for score, label in SCORES.items():
+    for name in DATASETS:
+        means = table[table.dataset == name].groupby("method")[score].mean()
+        total = means["InfoReg"] - means["baseline"]
+        gain[label, name] = {"baseline": means["baseline"], "multitask": means["multitask"],
+                             "InfoReg β0=0": means["InfoReg β0=0"], "InfoReg": means["InfoReg"],
+                             "InfoReg gain": total,
+                             "share from regulation": (means["InfoReg"] - means["InfoReg β0=0"]) / total}
+pd.DataFrame(gain).T.round(3)
+
+# %% [markdown]
+# **Reading the controls** (n = 3 seeds, Holm over the 16 comparisons).
+#
+# * **InfoReg's regulation is not what moves it.** InfoReg with `beta0=0` is the `multitask`
+#   control run for run (the same loss, the same seeds: every difference is exactly 0). On
+#   synthetic that control alone reaches 0.857 ± 0.048 fused against InfoReg's 0.871 ± 0.023 and
+#   the baseline's 0.767 ± 0.007: of InfoReg's mean gain of +0.104 the regulation adds +0.014
+#   [−0.049, +0.077] (about 13 %), not established; the losses give +0.090 [−0.014, +0.194], not
+#   established either (p 0.065, Holm 0.91). On the visual slice the split is +0.103 [−0.124,
+#   +0.330] for the regulation (about 19 % of +0.546) and +0.443 [−0.002, +0.888] for the losses
+#   (p 0.050, Holm 0.76). On mfeat's zer slice the regulation adds nothing measurable (−0.007
+#   [−0.040, +0.025]): InfoReg's zer gain over the baseline, which section 7's family
+#   establishes, is entirely there with the losses alone (+0.489 [+0.340, +0.639], p 0.005 —
+#   not established in this larger family, Holm 0.080). So the "prime learning window" gets no
+#   credit here; the per-modality losses get most of the mean gain, without a verdict of their
+#   own at three seeds. (Chapter 07 reports the same on its benchmark: no method more accurate
+#   than `multitask`.)
+# * **OGM-GE's noise adds nothing measurable.** OGM without the noise matches OGM-GE: fused
+#   accuracy identical on every synthetic seed (+0.000) and +0.001 [−0.015, +0.016] on mfeat;
+#   on the weak slices −0.001 [−0.007, +0.005] and −0.013 [−0.108, +0.082]. Neither variant is
+#   established to differ from the baseline (section 7), so there is nothing for the noise to
+#   explain.
+# * The share in the last table is a ratio of means: where InfoReg's own gain is near zero
+#   (mfeat, fused: +0.006) it means nothing.
 
 # %% [markdown]
 # ## Check
@@ -339,24 +502,66 @@ coef_audio, coef_visual = np.array(h["coef_audio"]), np.array(h["coef_visual"])
 score_audio, score_visual = np.array(h["score_audio"]), np.array(h["score_visual"])
 leads = score_audio > score_visual + 0.05  # the epochs in which audio leads
 chance = {name: 1 / d.n_classes for name, d in data.items()}
+DOMINANT = {"synthetic": "audio", "mfeat": "fac"}
+
+
+def verdicts(claim):
+    """The family's verdicts on one ablation claim, over both scores and every data set."""
+    return {e.verdict for k, e in family.items() if k[2] == claim}
+
+
+def agm_late(name, m):
+    """AGM's coefficient on modality m, mean over the last five epochs, per seed."""
+    return [float(np.mean(runs[name, "AGM", s].history[f"coef_{m}"][-5:])) for s in SEEDS]
+
+
+def stage_gain(name, m, seed=MECHANISM_SEED):
+    """ReconBoost: the rise of m's validation accuracy summed over m's own stage epochs, and over the others'."""
+    hist = runs[name, "ReconBoost", seed].history
+    rise, stage = np.diff(hist[f"val_acc_{m}"]), np.array(hist[f"stage_{m}"][1:]) > 0.5
+    return float(rise[stage].sum()), float(rise[~stage].sum())
+
+
+syn_gain = gain["fused", "synthetic"]
 claims = {
     # once audio leads, OGM slows the dominant (audio) encoder and leaves the weak one alone
     "audio leads in at least half the epochs": leads.sum() >= EPOCHS // 2,
     "OGM: k_audio < 1, k_visual = 1 while audio leads": (coef_audio[leads] < 1).all() and coef_visual[leads].min() > 0.99,
     # every method trained to a sensible model on every data set
     "every run above twice chance": all(row.test_acc > 2 * chance[row.dataset] for row in table.itertuples()),
-    # InfoReg's regulation starts inside the window and falls (almost) entirely on the dominant
-    # modality; visual is regulated only on the odd early batch where it happens to score higher,
-    # and then with the authors' 0.1 instead of 0.95
-    "InfoReg regulates from epoch 0": len(window) >= 1 and window[0] == 0,
+    # InfoReg's window closes before training ends, and the regulation falls (almost) entirely on the
+    # dominant modality; visual is regulated only on the odd early batch where it scores higher, with 0.1
+    "InfoReg's regulation window closes before the last epoch": 0 < len(window) < EPOCHS,
     "InfoReg regulates audio > 5x visual": np.sum(hi["beta_audio"]) > 5 * np.sum(hi["beta_visual"]),
-    # the rule's verdicts: no fused-accuracy gain is established with three seeds, InfoReg's included
+    # AGM (figure): late in training the dominant modality is slowed (c < 1) and the weak one sped up (c > 1),
+    # on every seed and data set
+    "AGM: dominant c < 1, weak c > 1 in the last 5 epochs": all(
+        max(agm_late(name, DOMINANT[name])) < 1 < min(agm_late(name, WEAK[name])) for name in DATASETS),
+    # ReconBoost (figure): on synthetic the visual learner ends within 0.1 of chance
+    "ReconBoost: synthetic visual learner ends within 0.1 of chance":
+        runs["synthetic", "ReconBoost", MECHANISM_SEED].history["val_acc_visual"][-1] < chance["synthetic"] + 0.1,
+    # the rule's verdicts: no fused-accuracy gain of the six is established with three seeds, InfoReg's included
     "no fused-accuracy difference established": (verdict == "not established").all(),
+    # controls (section 8): InfoReg without its regulation is the multitask control, run for run
+    "InfoReg β0=0 equals multitask on every run": all(
+        np.allclose(wide[score]["InfoReg β0=0"], wide[score]["multitask"]) for score in SCORES),
+    # most of InfoReg's mean fused gain on synthetic is there without the regulation
+    "synthetic: the regulation adds under a third of InfoReg's mean fused gain":
+        0 < syn_gain["InfoReg gain"] and syn_gain["share from regulation"] < 1 / 3,
+    # what the family does not establish: the regulation's and the noise's contributions
+    "regulation's contribution not established": verdicts("regulation adds") == {"not established"},
+    "GE noise's contribution not established": verdicts("GE noise adds") == {"not established"},
 }
 if "mfeat" in DATASETS:
     # ... while InfoReg clearly lifts mfeat's weak (zer) slice, and AGM a little
     claims["mfeat: InfoReg's zer slice clearly better"] = rule["test_acc_weak"].loc[("mfeat", "InfoReg"), "verdict"] == "better"
     claims["mfeat: AGM's zer slice clearly better"] = rule["test_acc_weak"].loc[("mfeat", "AGM"), "verdict"] == "better"
+    # ... and that zer gain is the per-modality losses': without the regulation the mean is as high
+    claims["mfeat: InfoReg β0=0's mean zer gain >= 90 % of InfoReg's"] = (
+        gain["weak slice", "mfeat"]["share from regulation"] < 0.1)
+    # ReconBoost (figure): mfeat's zer learner gains its accuracy in its own stages
+    own, others = stage_gain("mfeat", "zer")
+    claims["ReconBoost: mfeat zer learner gains > 5x more in its own stages"] = own > 5 * max(others, 0.01)
 for claim, holds in claims.items():
     assert holds, f"claim failed: {claim}"
 
@@ -366,13 +571,17 @@ for claim, holds in claims.items():
     print(f"{claim}: {bool(holds)}")
 
 # %%
+RECORD_NAME = {label: label for label in METHODS} | {"multitask": "multitask", "InfoReg β0=0": "InfoReg-beta0-0",
+                                                      "OGM (no GE)": "OGM-noGE"}
 stats = mean_std(table, "test_acc")
-record(**{f"{name}_{label}_test_acc": round(float(stats.loc[(name, label), "mean"]), 3)
-          for name in DATASETS for label in METHODS},
-       **{f"{name}_{label}_test_acc_std": round(float(stats.loc[(name, label), "std"]), 3)
-          for name in DATASETS for label in METHODS},
-       **{f"{name}_{label}_verdict": verdict[name, label] for name in DATASETS for label in METHODS
-          if label != "baseline"},
+record(**{f"{name}_{RECORD_NAME[label]}_test_acc": round(float(stats.loc[(name, label), "mean"]), 3)
+          for name in DATASETS for label in RECORD_NAME},
+       **{f"{name}_{RECORD_NAME[label]}_test_acc_std": round(float(stats.loc[(name, label), "std"]), 3)
+          for name in DATASETS for label in RECORD_NAME},
+       **{f"{name}_{label}_verdict": verdict[name, label] for name in DATASETS for label in SIX},
+       **{f"{name}_{score.replace(' ', '_')}_{claim.replace(' ', '_')}": str(e) for (score, name, claim), e in family.items()},
+       **{f"{name}_{score.replace(' ', '_')}_inforeg_share_from_regulation": round(float(g["share from regulation"]), 3)
+          for (score, name), g in gain.items()},
        ogm_in_window_mean_k_audio=round(float(coef_audio.mean()), 3))
 
 # %% [markdown]
@@ -383,10 +592,19 @@ record(**{f"{name}_{label}_test_acc": round(float(stats.loc[(name, label), "mean
 #   dominant encoder back in its prime learning window, ReconBoost trains the modalities in
 #   turn, Re-learning resets encoders that memorise.
 # * In the language of chapter 1, rescaling the *dominant* path (OGM, AGM) does not by itself
-#   enlarge the weak path's shared factor; methods that give the weak modality its own
-#   learning signal (InfoReg's unimodal losses, PMR's prototypes) move it most here — in the
-#   mean; with three seeds the rule establishes InfoReg's gain on mfeat's weak slice, and a
-#   small one of AGM's there.
+#   enlarge the weak path's shared factor (AGM's factor on visual is only 1.1–1.2); methods that
+#   give the weak modality its own learning signal (InfoReg's unimodal losses, PMR's
+#   prototypes) move it most here — in the mean; with three seeds the rule establishes
+#   InfoReg's gain on mfeat's weak slice, and a small one of AGM's there.
+# * The controls say which ingredient does it: InfoReg without its regulation is the
+#   `multitask` control and keeps about 87 % of InfoReg's mean fused gain on synthetic and all
+#   of its zer-slice gain on mfeat; the regulation's part (+0.014 fused, +0.103 visual slice)
+#   and OGM-GE's noise (every difference within ±0.013) are not established (n = 3, Holm over
+#   16). In the mean the gain goes with the per-modality losses, not the prime learning window
+#   or the noise; the losses' own gain over the baseline is not established in that family
+#   either (closest: mfeat's zer slice, +0.489, Holm 0.080), so no mechanism is credited yet.
+# * ReconBoost's weak learner improves in its own stages on mfeat (zer from 0.1 to about 0.7);
+#   in 15 epochs synthetic's visual learner gets seven one-epoch stages and stays near chance.
 # * With short runs on small data and three seeds, no method's fused-accuracy gain is
 #   established; report such results with the rule's numbers (mean difference, interval,
 #   n) rather than tuning until they pass.
