@@ -422,3 +422,32 @@ def test_library_hash_reads_the_library_but_not_the_course_tooling():
     names = {path.relative_to(Path(mmlib.__file__).parent).as_posix() for path in library_sources()}
     assert {"train.py", "methods/base.py", "methods/ogm.py", "benchmark/keys.py", "data/dataset.py"} <= names
     assert not any(name.startswith("course/") for name in names)
+
+
+def test_counted_work_counts_steps_and_backward_passes_and_restores_torch():
+    """Two optimizer steps, three backward passes (two .backward(), one autograd.grad), counted by hand."""
+    from mmlib.benchmark.work import counted_work
+    backward, grad = torch.autograd.backward, torch.autograd.grad
+    w = torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.SGD([w], lr=0.1)
+    with counted_work() as work:
+        for _ in range(2):
+            optimizer.zero_grad()
+            (w ** 2).sum().backward()
+            optimizer.step()
+        torch.autograd.grad((w ** 2).sum(), w)
+    assert work == {"optimizer_steps": 2, "backward_passes": 3}
+    assert torch.autograd.backward is backward and torch.autograd.grad is grad
+    optimizer.step()  # outside the block: not counted
+    assert work["optimizer_steps"] == 2
+
+
+def test_benchmark_rows_record_work_and_the_best_test_epoch(tmp_path):
+    data = D.load("synthetic", n_samples=240)
+    table = B.benchmark({"toy": data}, ["baseline", "mla"], [0], out=tmp_path / "w.csv", **FIT)
+    rows = table.set_index("method")
+    batches = math.ceil(len(data.splits["train"]) / FIT["batch_size"])
+    epochs = FIT["epochs"]
+    assert rows.loc["baseline", "optimizer_steps"] == epochs * batches == rows.loc["baseline", "backward_passes"]
+    assert rows.loc["mla", "optimizer_steps"] == 2 * epochs * batches  # one step per modality per batch
+    assert (rows["test_acc_best_epoch"] >= rows["test_acc"] - 1e-9).all()

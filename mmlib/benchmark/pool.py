@@ -29,6 +29,7 @@ from ..models import build_model
 from ..train import DivergedError
 from .keys import Job
 from .log import _append, _log_path, _repair_tail, _write_table, load_log
+from .work import counted_work
 
 if TYPE_CHECKING:
     from .run import _Plan
@@ -50,7 +51,8 @@ def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, A
             "seed": job.seed, "settings": key}
     started = time.perf_counter()
     try:
-        row, result = run_row(data, job.dataset, job.label, job.build(), {}, job.seed, **fit_kw)
+        with counted_work() as work:
+            row, result = run_row(data, job.dataset, job.label, job.build(), {}, job.seed, **fit_kw)
         if row.get("status") == "diverged":  # fit(..., on_nonfinite="record")
             return base | {"status": "diverged", "note": row["note"], "seconds": time.perf_counter() - started}
         output, labels = predict(result.model, data, "test", result.method)
@@ -59,12 +61,16 @@ def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, A
     except DivergedError as error:
         return base | {"status": "diverged", "note": str(error), "seconds": time.perf_counter() - started}
     row["test_f1"] = macro_f1(output.fused, labels, data.n_classes)
+    # the test accuracy of the luckiest epoch: what selecting the epoch on the test split would report
+    row["test_acc_best_epoch"] = max(result.history["test_acc"])
+    row.update(work)
     row["seconds"] = time.perf_counter() - started
     note = _nonfinite_note(row, result.model)
     if note:
         return base | {"status": "diverged", "note": f"method {job.label!r}: {note}", "seconds": row["seconds"]}
     first = ["best_epoch", "val_acc", "test_acc", "test_f1"]
-    last = [k for k in row if k.startswith("shapley_")] + ["imbalance", "seconds"]
+    last = [k for k in row if k.startswith("shapley_")] + ["imbalance", "test_acc_best_epoch", "optimizer_steps",
+                                                          "backward_passes", "seconds"]
     middle = [k for k in row if k not in base and k not in first + last]
     return base | {"status": "ok", "note": ""} | {k: row[k] for k in first + middle + last}
 

@@ -110,7 +110,10 @@ def benchmark(
 
     Columns: dataset, method, family, seed, settings, status ('ok', 'n/a' or 'diverged'),
     note, best_epoch, val_acc, test_acc, test_f1 (macro), val_acc_<m>, test_acc_<m>,
-    shapley_<m> (test), imbalance (of the Shapley values), seconds. A diverged run has no
+    shapley_<m> (test), imbalance (of the Shapley values), test_acc_best_epoch (the test
+    accuracy of the luckiest epoch: what test-split selection would report),
+    optimizer_steps and backward_passes (:func:`mmlib.benchmark.work.counted_work`),
+    seconds. A diverged run has no
     scores (NaN) and its error in ``note``; it is left out of every mean and frontier.
     """
     plan = _plan(datasets, methods, seeds, out, workers, on_row, wait_for_lock, fit_kw)
