@@ -42,7 +42,6 @@ from itertools import combinations
 from typing import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import Batch
