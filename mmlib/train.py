@@ -88,7 +88,9 @@ class TrainState:
     """Everything a method may look at or change while training.
 
     ``optimizer`` is the run's (first) optimizer, ``optimizers`` all of them (as the
-    method's ``configure_optimizers`` returned them; ``(optimizer,)`` when built by hand).
+    method's ``configure_optimizers`` returned them; ``(optimizer,)`` when built by hand);
+    ``optimizer_kind`` is the name the run's optimizers were built from (``sgd``,
+    ``adam``, ``adamw``), for a method that trains models of its own the same way (UMT).
     Build it as :func:`fit` does with :meth:`TrainState.start`.
     """
 
@@ -102,6 +104,7 @@ class TrainState:
     step: int = 0
     logs: dict[str, list] = field(default_factory=dict)
     optimizers: tuple[torch.optim.Optimizer, ...] = ()
+    optimizer_kind: str = "sgd"
 
     def __post_init__(self) -> None:
         if not self.optimizers:
@@ -131,7 +134,8 @@ class TrainState:
         if not optimizers or not all(isinstance(o, torch.optim.Optimizer) for o in optimizers):
             raise TypeError(f"method {method.name!r}: configure_optimizers must return a torch optimizer or a "
                             f"non-empty sequence of them, got {made!r}")
-        state = cls(model, data, optimizers[0], generator, epochs, batch_size, optimizers=optimizers)
+        state = cls(model, data, optimizers[0], generator, epochs, batch_size, optimizers=optimizers,
+                    optimizer_kind=optimizer)
         method.state = state
         method.setup(state)                                     # hook [3]
         return state

@@ -15,7 +15,7 @@ from mmlib.methods.lfm import fitted_gap_weight, gap_weight, js_divergence, moda
 from mmlib.methods.mbsd import self_distillation
 from mmlib.methods.mmcosine import CosineFusion, cosine_logits
 from mmlib.methods.mmpareto import min_norm_weight, pareto_combine
-from mmlib.methods.umt import distillation_loss, optimizer_name
+from mmlib.methods.umt import distillation_loss
 from mmlib.train import run
 
 OBJECTIVE = ["mmpareto", "mmcosine", "umt", "gblending", "cml", "mbsd", "lfm"]
@@ -332,11 +332,16 @@ def test_blending_weights_hand_values():
     assert w == pytest.approx({"fused": 0.5, "a": 0.5, "b": 0.0})
 
 
-def test_optimizer_name_follows_the_run():
-    p = [torch.nn.Parameter(torch.zeros(1))]
-    assert optimizer_name(torch.optim.SGD(p, lr=0.1)) == "sgd"
-    assert optimizer_name(torch.optim.Adam(p)) == "adam"
-    assert optimizer_name(torch.optim.AdamW(p)) == "adamw"
+def test_umt_teachers_follow_the_run_optimizer(monkeypatch, synthetic_small):
+    import mmlib.train as train
+    seen = []
+    real = train.train_unimodal
+    monkeypatch.setattr(train, "train_unimodal", lambda *a, **k: seen.append(k["optimizer"]) or real(*a, **k))
+    for kind, override, want in (("adamw", None, "adamw"), ("sgd", None, "sgd"), ("adamw", "sgd", "sgd")):
+        seen.clear()
+        run(synthetic_small, "umt", seed=0, epochs=1, optimizer=kind, progress=False,
+            method_kw={"teacher_optimizer": override})
+        assert seen and set(seen) == {want}, (kind, override, seen)
     with pytest.raises(ValueError):
         get("umt", teacher_optimizer="rmsprop")
 

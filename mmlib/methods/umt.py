@@ -84,7 +84,7 @@ class UMT(Method):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=state.generator))
         epochs = self.teacher_epochs or state.epochs
         group = state.optimizer.param_groups[0]
-        optimizer = self.teacher_optimizer or optimizer_name(state.optimizer)
+        optimizer = self.teacher_optimizer or state.optimizer_kind
         self.teachers: dict[str, MultimodalModel] = {}
         for m in state.model.modalities:
             out_dim = _out_dim(state.model, m)
@@ -105,15 +105,6 @@ class UMT(Method):
         distill = distillation_loss(output.features, self.teacher_features(batch))
         self.log(distill=distill)
         return ce + self.beta * distill
-
-
-def optimizer_name(optimizer: torch.optim.Optimizer) -> str:
-    """The name (as :func:`mmlib.train.fit` takes it) of a torch optimizer's kind; 'sgd' for one it does not know."""
-    if isinstance(optimizer, torch.optim.AdamW):
-        return "adamw"
-    if isinstance(optimizer, torch.optim.Adam):
-        return "adam"
-    return "sgd"
 
 
 def _out_dim(model: MultimodalModel, modality: str) -> int:
