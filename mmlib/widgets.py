@@ -3,10 +3,19 @@
 The widgets build their controls and an ``Output`` area; the drawing happens in a
 ``render`` function that tests call directly (headless), so every explorer is
 tested without a browser.
+
+A saved notebook outlives its kernel: opened again in JupyterLab (untrusted, so the widget
+renderer is off) or rendered into the HTML book, the live widget has nothing to draw from.
+So every explorer is an :class:`Explorer`, whose display bundle carries, beside the live
+widget, a static PNG of its default state with a line saying it is interactive when run in
+JupyterLab, and that line as its ``text/plain`` (never a ``VBox(children=...)`` repr).
+Frontends pick what they can show: a live kernel the widget, everything else the figure.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as widgets
@@ -21,23 +30,80 @@ from .decision import calibrate, decision_shares, per_class_accuracy, weighted_l
 from .metrics import accuracy
 from .theory import shared_term_size
 
+INTERACTIVE_NOTE = "Static figure at the default settings ({settings}); run this cell in JupyterLab to move the sliders."
 
-def _explorer(controls: Sequence[widgets.Widget], render: Callable[..., Figure]) -> widgets.VBox:
-    """A VBox of ``controls`` and an output area redrawn by ``render(**values)`` on every change."""
+
+def _format_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def figure_png(fig: Figure, note: str | None = None, dpi: int = 100) -> bytes:
+    """``fig`` as PNG bytes, with ``note`` written in small italics under the axes."""
+    if note:
+        fig.text(0.5, 0.0, note, ha="center", va="top", fontsize=8, style="italic", wrap=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+class Explorer(widgets.VBox):
+    """Controls above an output area, with a static fallback for frontends without a live kernel.
+
+    ``static_png`` is the figure of the default state (with :data:`INTERACTIVE_NOTE` drawn under
+    it) and ``note`` the same line as text; both join the live widget's view in the display
+    bundle (:meth:`_repr_mimebundle_`), so a frontend that cannot run the widget shows the
+    figure and the line instead of an empty box or a repr.
+    """
+
+    def __init__(self, children: Sequence[widgets.Widget], static_png: bytes, note: str, **kwargs: Any) -> None:
+        super().__init__(list(children), **kwargs)
+        self.static_png = static_png
+        self.note = note
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = self.note
+        bundle["image/png"] = base64.b64encode(self.static_png).decode("ascii")
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.note
+
+
+def explorer(render: Callable[..., Figure], **controls: widgets.ValueWidget) -> Explorer:
+    """An :class:`Explorer` that redraws ``render(**{name: control.value})`` whenever a control moves.
+
+    Like ``ipywidgets.interact``, but ``render`` returns the figure instead of showing it, so the
+    default state is also kept as a static PNG. Slider labels get their full width
+    (``description_width = 'initial'``), so descriptions are never cut off.
+    """
+    if not controls:
+        raise ValueError("explorer needs at least one control, e.g. alpha=FloatSlider(...)")
+    for control in controls.values():
+        control.style.description_width = "initial"
+        if control.layout.width is None:
+            control.layout.width = "min(100%, 32em)"
     out = widgets.Output()
 
+    def draw() -> Figure:
+        return render(**{name: control.value for name, control in controls.items()})
+
     def redraw(_: object = None) -> None:
-        values = {c.description.rstrip(":").replace(" ", "_"): c.value for c in controls}
         with out:
             out.clear_output(wait=True)
-            fig = render(**values)
+            fig = draw()
             display(fig)
             plt.close(fig)
 
-    for control in controls:
+    settings = ", ".join(f"{c.description or name} = {_format_value(c.value)}" for name, c in controls.items())
+    note = INTERACTIVE_NOTE.format(settings=settings)
+    fig = draw()
+    static = figure_png(fig, note)
+    plt.close(fig)
+    for control in controls.values():
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([*controls, out])
+    return Explorer([*controls.values(), out], static, note)
 
 
 # -- chapter 1: the shared gradient term ------------------------------------------------------------
@@ -61,13 +127,12 @@ def render_shared_term(audio_margin: float, visual_margin: float, n_classes: int
     return fig
 
 
-def shared_term_explorer(n_classes: int = 6) -> widgets.VBox:
+def shared_term_explorer(n_classes: int = 6) -> Explorer:
     """Sliders for each modality's true-class margin; watch the shared gradient term shrink."""
-    controls = [
-        widgets.FloatSlider(value=4.0, min=0.0, max=8.0, step=0.5, description="audio margin"),
-        widgets.FloatSlider(value=0.5, min=0.0, max=8.0, step=0.5, description="visual margin"),
-    ]
-    return _explorer(controls, lambda **v: render_shared_term(n_classes=n_classes, **v))
+    return explorer(
+        lambda **v: render_shared_term(n_classes=n_classes, **v),
+        audio_margin=widgets.FloatSlider(value=4.0, min=0.0, max=8.0, step=0.5, description="audio margin"),
+        visual_margin=widgets.FloatSlider(value=0.5, min=0.0, max=8.0, step=0.5, description="visual margin"))
 
 
 # -- chapter 1: a sweep over one modality's informativeness --------------------------------------
@@ -90,11 +155,12 @@ def render_sweep(curves: Mapping[float, Mapping[str, Sequence[float]]], noise: f
 
 
 def sweep_explorer(curves: Mapping[float, Mapping[str, Sequence[float]]], ylabel: str = "gradient norm"
-                   ) -> widgets.VBox:
+                   ) -> Explorer:
     """A slider over the recorded noise levels of a sweep, redrawing :func:`render_sweep`."""
     levels = sorted(curves)
-    controls = [widgets.SelectionSlider(options=levels, value=levels[len(levels) // 2], description="noise")]
-    return _explorer(controls, lambda noise: render_sweep(curves, noise, ylabel))
+    return explorer(lambda noise: render_sweep(curves, noise, ylabel),
+                    noise=widgets.SelectionSlider(options=levels, value=levels[len(levels) // 2],
+                                                  description="noise"))
 
 
 # -- chapter 10: weights and temperatures at the decision layer -----------------------------------
@@ -138,20 +204,19 @@ def render_weights(logits: Mapping[str, Tensor], labels: Tensor, weights: Mappin
 
 
 def weight_explorer(logits: Mapping[str, Tensor], labels: Tensor, classes: Sequence[str] | None = None
-                    ) -> widgets.VBox:
+                    ) -> Explorer:
     """One weight and one temperature slider per modality, redrawing :func:`render_weights`.
 
     The sliders are described ``w <modality>`` and ``T <modality>``.
     """
     names = list(logits)
-    controls: list[widgets.Widget] = [
-        widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05, description=f"w {m}") for m in names]
-    controls += [widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05, description=f"T {m}")
-                 for m in names]
+    weights = {f"w{i}": widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05, description=f"w {m}")
+               for i, m in enumerate(names)}
+    temperatures = {f"T{i}": widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05,
+                                                    description=f"T {m}") for i, m in enumerate(names)}
 
     def render(**values: float) -> Figure:
-        key = {m: m.replace(" ", "_") for m in names}  # as _explorer names the values
-        return render_weights(logits, labels, {m: values[f"w_{key[m]}"] for m in names},
-                              {m: values[f"T_{key[m]}"] for m in names}, classes)
+        return render_weights(logits, labels, {m: values[f"w{i}"] for i, m in enumerate(names)},
+                              {m: values[f"T{i}"] for i, m in enumerate(names)}, classes)
 
-    return _explorer(controls, render)
+    return explorer(render, **weights, **temperatures)

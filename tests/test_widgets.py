@@ -71,3 +71,51 @@ def test_weight_explorer_widget_headless(two_modalities):
     sliders[0].value = 0.0  # redraws through render_weights; must not raise
     sliders[3].value = 10.0
     assert out is box.children[-1]
+
+
+# -- the static fallback: what a saved notebook and the HTML book show -------------------------------
+
+
+def test_explorer_bundle_carries_a_static_figure_and_a_line_not_a_repr():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from mmlib.widgets import shared_term_explorer
+    box = shared_term_explorer(n_classes=4)
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # a live kernel still gets the widget
+    assert bundle["text/plain"] == box.note == repr(box)
+    assert "JupyterLab" in box.note and "audio margin = 4" in box.note and "visual margin = 0.5" in box.note
+    assert "VBox(" not in bundle["text/plain"]
+    image = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert image.format == "PNG" and image.width > 200 and image.height > 100
+    box.children[0].value = 8.0  # the static figure keeps the default state
+    assert box._repr_mimebundle_()["image/png"] == bundle["image/png"]
+
+
+def test_explorer_wraps_any_render_function_with_readable_labels():
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from mmlib.widgets import Explorer, explorer
+    calls = []
+
+    def render(alpha, rho_max):
+        calls.append((alpha, rho_max))
+        fig, ax = plt.subplots()
+        ax.plot([0, rho_max], [0, alpha])
+        return fig
+
+    box = explorer(render, alpha=widgets.FloatSlider(value=0.3, description="alpha"),
+                   rho_max=widgets.FloatSlider(value=6.0, max=20.0, description="largest ratio"))
+    assert isinstance(box, Explorer)
+    assert calls == [(0.3, 6.0), (0.3, 6.0)]  # the static figure, then the live output
+    alpha, rho_max, _ = box.children
+    assert alpha.style.description_width == rho_max.style.description_width == "initial"
+    rho_max.value = 10.0
+    assert calls[-1] == (0.3, 10.0)
+    assert "largest ratio = 6" in box.note
+    with pytest.raises(ValueError, match="at least one control"):
+        explorer(render)
