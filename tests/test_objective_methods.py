@@ -15,10 +15,57 @@ from mmlib.methods.lfm import fitted_gap_weight, gap_weight, js_divergence, moda
 from mmlib.methods.mbsd import self_distillation
 from mmlib.methods.mmcosine import CosineFusion, cosine_logits
 from mmlib.methods.mmpareto import min_norm_weight, pareto_combine
+from mmlib.methods.multitask import plain_sum_conflict
 from mmlib.methods.umt import distillation_loss
 from mmlib.train import run
 
 OBJECTIVE = ["mmpareto", "mmcosine", "umt", "gblending", "cml", "mbsd", "lfm"]
+
+
+# -- the multitask control's conflict log ------------------------------------------------------
+
+@pytest.mark.parametrize("g_mm, g_u, cos, conflict, harm", [
+    # aligned: cos = 1 / sqrt(2), the sum helps both
+    (torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]), 1 / math.sqrt(2), 0.0, 0.0),
+    # conflicting, and the plain sum [1.2, 0.6] has <sum, g_u> = -0.96 + 0.36 = -0.6 < 0: raises L_u
+    (torch.tensor([2.0, 0.0]), torch.tensor([-0.8, 0.6]), -0.8, 1.0, 1.0),
+    # conflicting but mild: cos = -0.1 / sqrt(1.01); the sum [0.9, 1.0] has inner products 0.9 and 0.91 > 0
+    (torch.tensor([1.0, 0.0]), torch.tensor([-0.1, 1.0]), -0.1 / math.sqrt(1.01), 1.0, 0.0),
+    # orthogonal: cos = 0 counts as a conflict (MMPareto's test), the sum [1, 1] harms neither
+    (torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), 0.0, 1.0, 0.0),
+    # a zero gradient: no direction, no conflict, nothing to harm (<g, 0> = 0)
+    (torch.tensor([1.0, -2.0]), torch.zeros(2), 0.0, 0.0, 0.0),
+    (torch.zeros(2), torch.tensor([1.0, -2.0]), 0.0, 0.0, 0.0),
+    (torch.zeros(2), torch.zeros(2), 0.0, 0.0, 0.0),
+    # exactly opposite, equal length: the sum is zero and harms neither; opposite, unequal: the sum harms g_u
+    (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0]), -1.0, 1.0, 0.0),
+    (torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 0.0]), -1.0, 1.0, 1.0),
+])
+def test_plain_sum_conflict_by_hand(g_mm, g_u, cos, conflict, harm):
+    result = plain_sum_conflict(g_mm, g_u)
+    assert result["cos"] == pytest.approx(cos, abs=1e-6)
+    assert result["conflict"] == conflict and result["harm"] == harm
+
+
+def test_plain_sum_conflict_rejects_mismatched_gradients():
+    with pytest.raises(ValueError, match="equal length"):
+        plain_sum_conflict(torch.zeros(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="equal length"):
+        plain_sum_conflict(torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+def test_multitask_conflict_log_leaves_the_update_unchanged(synthetic_small):
+    """log_conflict only adds measurements: the trained weights are identical, and the History holds one
+    cos/conflict/harm value per epoch and encoder, within their ranges."""
+    plain = run(synthetic_small, "multitask", seed=0, epochs=2, progress=False)
+    logged = run(synthetic_small, "multitask", seed=0, epochs=2, progress=False, method_kw={"log_conflict": True})
+    for a, b in zip(plain.model.state_dict().values(), logged.model.state_dict().values()):
+        assert torch.equal(a, b)
+    for m in synthetic_small.modality_names:
+        assert f"cos_{m}" not in plain.history.keys()
+        cos, conflict, harm = (logged.history[f"{k}_{m}"] for k in ("cos", "conflict", "harm"))
+        assert len(cos) == len(conflict) == len(harm) == 2
+        assert all(-1 <= c <= 1 for c in cos) and all(0 <= f <= 1 for f in (*conflict, *harm))
 
 
 # -- MMPareto -----------------------------------------------------------------------------------

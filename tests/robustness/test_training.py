@@ -135,7 +135,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "mla": {"project": "bool", "entropy_over": "choice:sample|batch"},
     "mmcosine": {"scale": "num>0"},  # logit scale s
     "mmpareto": {"gamma": "num>0", "pareto": "bool"},  # boost of the update
-    "multitask": {},
+    "multitask": {"log_conflict": "bool"},
     "modality_valuation": {"warmup_epochs": "int>=0", "level": "choice:feature|input", "full_value": "num>0",
                            "alpha": "num>=0", "part_ratio": "num(0,1]"},
     "ogm_ge": {"alpha": "num>=0", "modulation_start": "int>=0", "modulation_end": "none|int>=0", "ge": "bool"},
