@@ -39,8 +39,9 @@ from .methods import FAMILIES
 from .results import family_order, frontier_table
 from .train import History
 
-__all__ = ["CHANCE_COLOUR", "FAMILY_COLOURS", "MODALITY_COLOURS", "OTHER_COLOURS", "PALETTE", "Quantity", "bars", "chance_line",
-           "colour", "column_colours", "curves", "describe", "figure_legend", "heatmap", "label", "legend", "plot_relative_balance"]
+__all__ = ["CHANCE_COLOUR", "FAMILY_COLOURS", "MODALITY_COLOURS", "OTHER_COLOURS", "PALETTE", "Quantity", "bars",
+           "chance_line", "colour", "column_colours", "curves", "describe", "figure_legend", "heatmap", "label", "legend",
+           "plot_relative_balance"]
 
 # --------------------------------------------------------------------------- colours
 #: One colour per modality (Okabe-Ito for the course's four; Paul Tol's muted set for mfeat's views).
@@ -193,8 +194,9 @@ def label(name: str, modality_names: Iterable[str] = ()) -> str:
 
 
 _FUSED = re.compile(r"^(?:train|val|test)_(?:fused_)?acc$")
-#: Colours of columns that belong to no modality (the weak slice, Shapley imbalance, time, ...), in turn.
-OTHER_COLOURS = ("#56B4E9", "#882255", "#DDCC77", "#6699CC", "#D55E00")
+#: Colours, in turn, of what is neither a modality nor a family: a column of no modality (the weak slice,
+#: imbalance, time), a method variant in a line plot. None is close to a modality's colour.
+OTHER_COLOURS = ("#56B4E9", "#882255", "#DDCC77", "#661100", "#6699CC")
 
 
 def column_colours(columns: Sequence[str], modality_names: Iterable[str] = ()) -> dict[str, str]:
@@ -277,14 +279,15 @@ def curves(histories: Mapping[str, History | Sequence[History]], keys: Sequence[
     Each panel is titled with the key's words and its y axis with the unit (:func:`describe`;
     ``ylabel`` overrides the unit). Accuracy panels get the chance line when ``n_classes``
     is given. Lines take ``colours[label]``, else the course colour of the label when it
-    names a modality or family, else the key's modality colour when there is one label.
+    names a modality or family, else the key's modality colour when there is one label,
+    else :data:`OTHER_COLOURS` in turn.
     """
     modality_names = list(modality_names)
     quantities = [describe(key, modality_names) for key in keys]
     if n_classes is None and any(q.accuracy for q in quantities):
         _no_chance_warning("curves")
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    cycle = OTHER_COLOURS
     for ax, key, quantity in zip(axes[0], keys, quantities):
         for i, (name, runs) in enumerate(histories.items()):
             runs = [runs] if isinstance(runs, History) else list(runs)

@@ -171,6 +171,7 @@ def test_legends_are_placed_outside_the_data():
     ax.plot([0, 1], [0, 1], label="line")
     made = plots.legend(ax)
     fig.canvas.draw()
-    assert not made.get_window_extent(fig.canvas.get_renderer()).overlaps(ax.get_window_extent(fig.canvas.get_renderer()))
+    renderer = fig.canvas.get_renderer()
+    assert not made.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
     fig, ax = plt.subplots()
     assert plots.legend(ax) is None
