@@ -1,6 +1,15 @@
 # %% [markdown]
 # # 00 · How to use this course
 
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 00` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
 # %% tags=["parameters"]
 # Parameters: everything a run of this chapter may change (papermill injects overrides
 # right after this cell; `python -m mmlib.course.book params 00` lists them).
@@ -37,6 +46,7 @@ from sklearn.linear_model import LogisticRegression
 import mmlib
 import mmlib.data
 import mmlib.methods
+from mmlib import plots
 from mmlib.course.book import load_book, record
 
 # %% [markdown]
@@ -180,12 +190,14 @@ for v in order:
 fig, ax = plt.subplots(figsize=(7, 3.2))
 means = [scores[v].mean() for v in order]
 stds = [scores[v].std() for v in order]
-ax.bar(order, means, yerr=stds, capsize=4, color="tab:blue")
-ax.axhline(0.1, color="0.5", ls="--", lw=1)
-ax.text(1.01, 0.1, "chance", transform=ax.get_yaxis_transform(), va="center", color="0.4", fontsize=8)
+ax.bar(order, means, yerr=stds, capsize=4, color=[plots.colour(v) for v in order])
+plots.chance_line(ax, data.n_classes)
 ax.set_ylim(0, 1)
-ax.set_ylabel("test accuracy (linear probe)")
+ax.set_xlabel("mfeat view (one modality each)")
+ax.set_ylabel("linear-probe test accuracy\n(fraction correct)")
 ax.set_title(f"Six views of the same digits are far from equal (mean ± std, {N_SEEDS} splits)")
+plots.legend(ax)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
