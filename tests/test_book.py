@@ -124,3 +124,39 @@ def test_every_parameter_default_is_a_typed_literal(chapter):
     """A default the runner cannot read as a literal would accept any --param value unchecked."""
     loose = [p.name for p in parameter_specs(source_notebook(chapter)).values() if not p.literal]
     assert not loose, f"chapter {chapter.id}: parameter(s) {loose} default to an expression, not a literal"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_parameter_has_a_description(chapter):
+    """`book params NN` tells each parameter's type and what it does, from the comment on its line."""
+    bare = [p.name for p in parameter_specs(source_notebook(chapter)).values() if not p.help]
+    assert not bare, (f"chapter {chapter.id}: parameter(s) {bare} have no description: end their line in the "
+                      "parameters cell with a comment (without '=', which papermill would misread)")
+
+
+def test_params_prints_type_and_description_never_papermills_none(tmp_path, capsys):
+    """Annotated, commented above, commented after, and bare parameters, as `book params` shows them."""
+    from mmlib.course import book as runner
+
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "chapters" / "00_x.py").write_text(
+        '# %% tags=["parameters"]\n'
+        "# Parameters of the toy chapter.\n"
+        "EPOCHS: int = 20  # training epochs\n"
+        "# seeds of the comparison,\n"
+        "# at least three\n"
+        "SEEDS = [0, 1, 2]\n"
+        "RATE = 0.5\n")
+    (tmp_path / "book.yml").write_text(
+        'title: "T"\nparts:\n  - title: "P"\n    chapters:\n'
+        '      - {id: "00", file: chapters/00_x.py, title: "X", relative_budget: 1}\n')
+    specs = parameter_specs(source_notebook(load_book(tmp_path / "book.yml").chapter("00")))
+    assert specs["EPOCHS"].help == "training epochs" and specs["EPOCHS"].type_name == "int"
+    assert specs["SEEDS"].help == "seeds of the comparison, at least three"
+    assert specs["SEEDS"].type_name == "list of int" and specs["RATE"].help == ""
+    assert runner.main(["--book", str(tmp_path / "book.yml"), "params", "00"]) == 0
+    out = capsys.readouterr().out
+    assert "EPOCHS = 20  (int)  training epochs" in out
+    assert "SEEDS = [0, 1, 2]  (list of int)  seeds of the comparison, at least three" in out
+    assert "RATE = 0.5  (float)  (no description in the parameters cell)" in out
+    assert "(None)" not in out and "None" not in out

@@ -24,7 +24,7 @@ def environment_pins() -> dict[str, str]:
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     pins = {}
     for line in pip:
-        if line.startswith("-"):  # pip options such as --extra-index-url
+        if line.startswith("-"):  # pip options: --extra-index-url, and `-e .` (the course package)
             continue
         name, sep, version = line.partition("==")
         assert sep, f"environment.yml: not an exact pin: {line!r}"
@@ -47,3 +47,17 @@ def test_environment_yml_python_matches_pyproject():
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     requires = re.search(r'requires-python\s*=\s*">=([\d.]+)"', (ROOT / "pyproject.toml").read_text())
     assert requires and python.split("=", 1)[1].startswith(requires.group(1))
+
+
+def test_environment_yml_installs_the_course_package():
+    """`conda env create` (and Binder) must give a kernel that imports mmlib: pip's `-e .` entry."""
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert "-e ." in pip, "environment.yml's pip list lacks `-e .`: conda and Binder users could not import mmlib"
+    assert (ROOT / "pyproject.toml").is_file() and 'name = "mmlib"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_book_renderer_and_the_browser_check_are_pinned():
+    pins = requirement_pins()
+    for name in ("sphinx", "myst-nb", "sphinx-book-theme", "django-static-mathjax", "playwright"):
+        assert name in pins, f"requirements.txt lacks a pin for {name} (the HTML book needs it)"

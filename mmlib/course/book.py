@@ -8,6 +8,7 @@ Run it as ``python -m mmlib.course.book`` (``make book`` and ``make test`` do)::
     python -m mmlib.course.book build [--chapter 01] [--profile full] [--param EPOCHS=3]
                                [--jobs N] [--keep-going] [--strict-budget] [--out _build]
     python -m mmlib.course.book refresh [--chapter 01]       # maintainer: rewrite chapters/*.ipynb
+    python -m mmlib.course.book site [--out _build]          # re-render <out>/html/ from <out>/notebooks/
 
 ``build`` first checks every selected chapter's parameters (names and types, against
 the chapter's cell tagged ``parameters``), then times the reference workload
@@ -17,7 +18,9 @@ Each chapter runs in a worker process of its own: jupytext converts
 ``chapters/NN_slug.py``, papermill executes it (kernel ``python3``, working directory
 ``chapters/``, the profile's parameters injected after the ``parameters`` cell,
 ``MMLIB_PROGRESS=0`` and ``MMLIB_BOOK`` in the worker's environment) into
-``<out>/notebooks/`` and renders ``NN_slug.html``. While chapters run, a background
+``<out>/notebooks/``; when all have run, Sphinx renders the executed notebooks into the HTML
+book ``<out>/html/`` (:mod:`mmlib.course.site`: myst-nb, sphinx-book-theme, no second
+execution). While chapters run, a background
 thread repeats a short probe of the reference workload every few seconds; at the end the
 runner times the whole workload again and judges each chapter by
 ``relative = seconds / reference_s``, where ``reference_s`` is the median of the timings
@@ -30,7 +33,8 @@ attempt's figures. A cell that is slow on the CPU is never retried: it fails.
 
 Writes are atomic: notebooks and ``report.json`` are written to a temporary file and
 renamed into place, and the HTML site is built in a temporary folder swapped in at the
-end. ``report.json`` is written at the start (every chapter ``pending``, ``ok: false``)
+end (from every executed notebook in ``<out>/notebooks/``, so the pages of chapters this
+build did not run are kept). ``report.json`` is written at the start (every chapter ``pending``, ``ok: false``)
 and after each chapter, so an interrupted build never leaves ``ok: true`` behind.
 It never writes into ``chapters/`` or ``exercises/``; only ``refresh`` writes the
 committed ``chapters/NN_slug.ipynb``.
@@ -43,7 +47,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import html
 import io
 import json
 import math
@@ -187,7 +190,8 @@ class Parameter:
     """One assignment of a chapter's ``parameters`` cell.
 
     ``default`` is the literal value (``None`` also when the default is not a literal, then
-    ``literal`` is False and any value is accepted); ``source`` is its text as written.
+    ``literal`` is False and any value is accepted); ``source`` is its text as written;
+    ``help`` the comment that describes it; ``annotation`` its type annotation, if written.
     """
 
     name: str
@@ -195,19 +199,25 @@ class Parameter:
     source: str
     help: str
     literal: bool = True
+    annotation: str = ""
 
     @property
     def type_name(self) -> str:
-        """The expected type, e.g. ``int``, ``float``, ``list of str``, ``any``."""
+        """The type a reader is told: the annotation if written, else the default's (``list of str``, ``any``)."""
+        if self.annotation:
+            return self.annotation
         return _expected(self.default) if self.literal and self.default is not None else "any"
 
 
 def parameter_specs(nb: Any) -> dict[str, Parameter]:
     """Name -> :class:`Parameter` for each ``NAME = value`` of the cell tagged ``parameters``.
 
-    Parsed with :mod:`ast` (defaults by ``literal_eval``) and :mod:`tokenize` (the help is
-    the comment that ends the assignment's line). Raises :class:`BookError` if the cell is
-    missing or not valid Python.
+    Parsed with :mod:`ast` (defaults by ``literal_eval``) and :mod:`tokenize`: the help is
+    the comment that ends the assignment's last line, else the comment lines right above the
+    assignment; a type annotation (``EPOCHS: int = 20``) is kept. Unlike papermill's
+    ``inspect_notebook`` (whose help reads "None" for an undocumented parameter), a
+    parameter without a comment has an empty help. Raises :class:`BookError` if the cell
+    is missing or not valid Python.
     """
     cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
     if cell is None:
@@ -222,6 +232,19 @@ def parameter_specs(nb: Any) -> dict[str, Parameter]:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
             if tok.type == tokenize.COMMENT:
                 comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    lines = source.splitlines()
+    own_line = {n for n in comments if lines[n - 1].lstrip().startswith("#")}
+
+    def help_of(node: ast.stmt) -> str:
+        trailing = comments.get(node.end_lineno or node.lineno)
+        if trailing and (node.end_lineno or node.lineno) not in own_line:
+            return trailing
+        above, n = [], node.lineno - 1
+        while n in own_line:
+            above.insert(0, comments[n])
+            n -= 1
+        return " ".join(c for c in above if c)
+
     specs: dict[str, Parameter] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -237,8 +260,8 @@ def parameter_specs(nb: Any) -> dict[str, Parameter]:
             default, literal = ast.literal_eval(value), True
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             default, literal = None, False
-        specs[target.id] = Parameter(target.id, default, text, comments.get(node.end_lineno or node.lineno, ""),
-                                     literal)
+        annotation = ast.get_source_segment(source, node.annotation) if isinstance(node, ast.AnnAssign) else ""
+        specs[target.id] = Parameter(target.id, default, text, help_of(node), literal, annotation or "")
     return specs
 
 
@@ -374,32 +397,29 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 # --------------------------------------------------------------------------- html
-def write_index(book: Book, entries: list[dict[str, Any]], html_dir: Path, profile: str) -> Path:
-    """``index.html``: the parts and chapters in book order, with status, time and key numbers."""
-    by_id = {e["id"]: e for e in entries}
-    esc = html.escape
-    rows = [f"<h1>{esc(book.title)}</h1>", f"<p>profile: <code>{esc(profile)}</code></p>"]
-    for part in book.parts:
-        rows.append(f"<h2>{esc(part)}</h2><ul>")
-        for ch in (c for c in book.chapters if c.part == part):
-            e = by_id.get(ch.id)
-            if e is None:
-                rows.append(f"<li>{ch.id} {esc(ch.title)} <em>(not built)</em></li>")
-                continue
-            flag = " — over budget" if e.get("over_budget") else ""
-            nums = ", ".join(f"{esc(k)}={esc(str(v))}" for k, v in e.get("records", {}).items())
-            rows.append(
-                f'<li><a href="{esc(ch.slug)}.html">{ch.id} {esc(ch.title)}</a> '
-                f'[{esc(e["status"])}, {e.get("seconds", 0)} s, {e.get("relative", 0)} x reference '
-                f"of {ch.relative_budget:g}{flag}]"
-                + (f"<br><small>{nums}</small>" if nums else "") + "</li>")
-        rows.append("</ul>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>"
-            f"{esc(book.title)}</title></head><body>{''.join(rows)}</body></html>")
-    html_dir.mkdir(parents=True, exist_ok=True)
-    index = html_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+def render_html(book: Book, out: Path, entries: list[dict[str, Any]] | None = None,
+                profile: str | None = None) -> bool:
+    """Render ``out/html/`` from ``out/notebooks/`` (:func:`mmlib.course.site.render_site`).
+
+    Built in ``out/.html.tmp-<pid>`` and swapped in; on failure the previous site is kept, the
+    error printed, and False returned.
+    """
+    from mmlib.course.site import render_site
+
+    html_tmp = out / f".html.tmp-{os.getpid()}"
+    shutil.rmtree(html_tmp, ignore_errors=True)
+    start = time.perf_counter()
+    try:
+        pages = render_site(book, out, html_tmp, None if entries is None else {e["id"]: e for e in entries},
+                            profile)
+    except BookError as exc:
+        shutil.rmtree(html_tmp, ignore_errors=True)
+        print(f"FAILED: the HTML book was not rendered: {exc}", file=sys.stderr)
+        return False
+    _swap_in(html_tmp, out / "html")
+    print(f"html: {out / 'html' / 'index.html'} ({len(pages)} chapter page(s), "
+          f"{time.perf_counter() - start:.0f} s with Sphinx)", flush=True)
+    return True
 
 
 # --------------------------------------------------------------------------- scheduling
@@ -569,11 +589,6 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     report["reference_start_s"] = ref_start
     save()
     print(f"reference workload: {ref_start:.3f} s; {len(chapters)} chapter(s), --jobs {jobs}", flush=True)
-    html_tmp = out / f".html.tmp-{os.getpid()}" if html_pages else None
-    if html_tmp is not None:
-        if (out / "html").is_dir():  # keep the pages of chapters this build does not run
-            shutil.copytree(out / "html", html_tmp)
-        html_tmp.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MMLIB_PROGRESS": "0", "MMLIB_BOOK": str(book.path)}
     waiting = sorted(chapters, key=lambda c: -c.relative_budget)  # longest first; stable: book order
     running: dict[str, tuple[subprocess.Popen, Chapter, Path]] = {}
@@ -585,7 +600,7 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
                     busy = sum(ch.cores for _, ch, _ in running.values())
                     for ch in schedule(waiting, busy, len(running), jobs):
                         waiting.remove(ch)
-                        running[ch.id] = _start_worker(ch, params[ch.id], out, html_tmp, work, env, book.root,
+                        running[ch.id] = _start_worker(ch, params[ch.id], out, work, env, book.root,
                                                        cell_timeout(ch, book.budget_tolerance, ref_start))
                         entries[ch.id]["started_s"] = round(time.perf_counter() - wall_start, 2)
                         save()  # a killed build's report shows which chapters were running
@@ -630,8 +645,6 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
             save()
             print(f"interrupted ({type(exc).__name__} {exc}): report {report_path} marks the unfinished "
                   "chapters", file=sys.stderr)
-            if html_tmp is not None:
-                shutil.rmtree(html_tmp, ignore_errors=True)
             return 130
     sampler.stop()
     measured_at = clock()
@@ -645,13 +658,13 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     for e in entries.values():
         if "seconds" in e:
             _judge(e, chapter_reference(e), book.budget_tolerance)
-    if html_tmp is not None:
-        write_index(book, [e for e in entries.values() if "seconds" in e], html_tmp, profile)
-        _swap_in(html_tmp, out / "html")
+    save()
+    site_ok = render_html(book, out, list(entries.values()), profile) if html_pages else True
     failed = [e["id"] for e in entries.values() if e["status"] != "ok"]
     over = [e["id"] for e in entries.values() if e.get("over_limit")]
     report["complete"] = True
-    report["ok"] = not failed and not (strict_budget and over)
+    report["html"] = "html/index.html" if html_pages and site_ok else None
+    report["ok"] = not failed and not (strict_budget and over) and site_ok
     save()
     print(f"reference workload at the end: {ref_end:.3f} s; reference_s = {reference:.3f} s wall, "
           f"{reference_cpu:.3f} s CPU (medians of {len(sampler.samples)} timings; each chapter is judged by "
@@ -668,14 +681,13 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
     return 0 if report["ok"] else 1
 
 
-def _start_worker(ch: Chapter, params: dict[str, Any], out: Path, html_dir: Path | None, work: str,
+def _start_worker(ch: Chapter, params: dict[str, Any], out: Path, work: str,
                   env: dict[str, str], cwd: Path, timeout_s: int) -> tuple[subprocess.Popen, Chapter, Path]:
     """Start the worker process of one chapter (its output goes to a log in ``work``)."""
     spec, result = Path(work) / f"{ch.id}.job", Path(work) / f"{ch.id}.json"
     with open(spec, "wb") as f:
         pickle.dump({"source": str(ch.file), "slug": ch.slug, "params": params, "out": str(out),
-                     "timeout_s": timeout_s, "html_dir": str(html_dir) if html_dir else None,
-                     "result": str(result)}, f)
+                     "timeout_s": timeout_s, "result": str(result)}, f)
     log = open(Path(work) / f"{ch.id}.log", "wb")  # noqa: SIM115 - closed once the child has it
     code = ("import importlib.util as u, sys; s = u.spec_from_file_location('mmlib_bookworker', sys.argv[1]); "
             "m = u.module_from_spec(s); s.loader.exec_module(m); sys.exit(m.main(sys.argv[2]))")
@@ -797,8 +809,9 @@ def _cmd_params(book: Book, chapter_id: str) -> int:
         specs = parameter_specs(source_notebook(ch))
     except BookError as exc:
         raise BookError(f"chapter {ch.id}: {exc}") from None
+    print(f"chapter {ch.id} · {ch.title}: parameters (change one with --param NAME=VALUE)")
     for p in specs.values():
-        print(f"{p.name} = {p.source}  ({p.type_name})" + (f"  {p.help}" if p.help else ""))
+        print(f"{p.name} = {p.source}  ({p.type_name})  {p.help or '(no description in the parameters cell)'}")
     return 0
 
 
@@ -841,6 +854,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_params.add_argument("chapter")
     p_ref = sub.add_parser("reference", help="time the reference workload on this machine (reference_s)")
     p_ref.add_argument("--repeats", type=_positive_int, default=3, help="runs; the median is printed")
+    p_site = sub.add_parser("site", help="render <out>/html/ from the notebooks already executed in <out>/notebooks/")
+    p_site.add_argument("--out", type=Path, default=None, help="the build folder (default _build)")
     for name in ("build", "refresh"):
         p = sub.add_parser(name, help="execute chapters into _build/" if name == "build"
                            else "maintainer: re-execute and rewrite the committed chapters/*.ipynb")
@@ -869,6 +884,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_params(book, args.chapter)
         if args.command == "reference":
             return _cmd_reference(args.repeats)
+        if args.command == "site":
+            return 0 if render_html(book, args.out or book.root / "_build") else 1
         if args.command == "refresh":
             return refresh(book, args.chapter, args.jobs)
         return build(book, args.chapter, args.profile, _parse_overrides(args.param), args.out,

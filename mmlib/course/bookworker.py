@@ -86,16 +86,6 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     return {"cell": None, "source": "", "ename": type(exc).__name__, "evalue": str(exc)}
 
 
-def render_html(nb_path: Path, html_path: Path) -> None:
-    """One chapter page, rendered by nbconvert's lab template."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(nb_path, as_version=4))
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(body, encoding="utf-8")
-
-
 def _children_cpu() -> float:
     """User + system CPU seconds of this process's reaped children (0 where unsupported)."""
     try:
@@ -106,8 +96,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, timeout_s: int,
-            html_dir: Path | None = None) -> dict[str, Any]:
+def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, timeout_s: int) -> dict[str, Any]:
     """Execute the chapter ``source`` with papermill into ``out_dir/notebooks/<slug>.ipynb``.
 
     The notebook is written to ``.<slug>.tmp-<pid>.ipynb`` and renamed into place when
@@ -145,9 +134,6 @@ def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, time
         result["records"] = read_records(nb)
         write_atomic(out_nb, nbformat.writes(nb))
         tmp_nb.unlink()
-        if html_dir is not None:
-            render_html(out_nb, html_dir / f"{slug}.html")
-            result["html"] = f"html/{slug}.html"
     return result
 
 
@@ -159,8 +145,7 @@ def main(job_path: str) -> int:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
     with open(job_path, "rb") as f:
         job = pickle.load(f)  # noqa: S301 - written by this build's runner process
-    result = execute(Path(job["source"]), job["slug"], job["params"], Path(job["out"]), job["timeout_s"],
-                     Path(job["html_dir"]) if job["html_dir"] else None)
+    result = execute(Path(job["source"]), job["slug"], job["params"], Path(job["out"]), job["timeout_s"])
     write_atomic(Path(job["result"]), json.dumps(result, default=str))
     return 0
 
