@@ -113,7 +113,7 @@ data = {name: load(name) for name in ["synthetic", "mfeat"]}
 mine = {"mine": MyMethod, **{m: m for m in mmlib.methods.names()}}
 table = benchmark(data, mine, [0, 1, 2], out=RESULTS, workers=2, epochs=20)
 print(dominated_by(method_means(table), "mine"))
-plot_relative_balance(table);
+plot_relative_balance(table, n_classes={name: d.n_classes for name, d in data.items()});
 print(versus_baseline(table, "test_acc", methods=["mine"]).round(3).to_string(index=False))
 print(versus_baseline(table, "imbalance", methods=["mine"], higher_is_better=False).round(3).to_string(index=False))
 
