@@ -19,6 +19,7 @@ from typing import Any, Iterable, Literal, Mapping, overload
 import pandas as pd
 
 from .data import MultimodalDataset
+from .devices import model_device
 from .metrics import imbalance, probe_encoders, shapley_contributions
 from .methods import Method
 from .train import Run, run
@@ -35,7 +36,8 @@ def run_row(data: MultimodalDataset, dataset: str, label: str, method: str | Met
             method_kw: Mapping[str, Any], seed: int, probes: bool = False, **run_kw: Any) -> tuple[dict[str, Any], Run]:
     """Train one run with :func:`mmlib.train.run` and summarise it as one table row (and return the run).
 
-    ``run_kw`` go to ``run`` (``build=``, ``epochs=``, ...). A run that diverged
+    ``run_kw`` go to ``run`` (``build=``, ``epochs=``, ``device=``, ...); the trained model
+    is scored where it trained (the data are copied to its device). A run that diverged
     (``on_nonfinite="record"``) is summarised as ``status == "diverged"`` with the
     divergence in ``note`` and no scores (its model is not evaluated).
     """
@@ -48,6 +50,7 @@ def run_row(data: MultimodalDataset, dataset: str, label: str, method: str | Met
                    f"{where.get('loss')} at epoch {where.get('epoch')}, step {where.get('step')}",
                    seconds=time.perf_counter() - started)
         return row, result
+    data = data.to(model_device(result.model))
     row["best_epoch"] = result.history.best_epoch
     row.update({k: v for k, v in result.history.final.items() if "loss" not in k})
     shapley = shapley_contributions(result.model, data, "test")

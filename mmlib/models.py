@@ -74,12 +74,82 @@ class ConvEncoder(nn.Sequential):
         self.out_dim = out_dim
 
 
-def encoder_for(shape: tuple[int, ...], out_dim: int = 32) -> nn.Module:
-    """An MLP for a feature vector ``(d,)``, a CNN for an image-like ``(C, H, W)`` input."""
+class BasicBlock(nn.Module):
+    """ResNet's basic residual block: ``relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))``.
+
+    Two 3x3 convolutions; the shortcut is the identity, or a strided 1x1 convolution with
+    batch norm when the block changes the resolution or the width (He et al., CVPR 2016).
+    """
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNet18Encoder(nn.Module):
+    """ResNet-18 (He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016),
+    randomly initialised, as the encoder of the real data sets' modalities (OGM-GE, PMR, MMPareto...).
+
+    ``conv 7x7/2 (in_channels -> 64) -> maxpool 3x3/2 -> 4 stages of 2 BasicBlocks
+    (64, 128/2, 256/2, 512/2) -> global average pool -> 512 features``. The first
+    convolution takes ``in_channels`` inputs: 1 for a spectrogram (the authors' audio
+    ResNet), 3 for a frame, ``3 * n_frames`` for frames stacked along channels. With
+    ``out_dim != 512`` a linear layer and a ReLU map the 512 pooled features to ``out_dim``.
+    Written here (torch only; no torchvision), with torchvision's initialisation: Kaiming-normal
+    convolutions (fan-out), batch norms at weight 1 and bias 0.
+    """
+
+    WIDTHS = (64, 128, 256, 512)
+
+    def __init__(self, in_channels: int, out_dim: int = 512) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                                  nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1))
+        stages, width = [], 64
+        for i, channels in enumerate(self.WIDTHS):
+            stride = 1 if i == 0 else 2
+            stages.append(nn.Sequential(BasicBlock(width, channels, stride), BasicBlock(channels, channels)))
+            width = channels
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.project: nn.Module = nn.Identity() if out_dim == width else nn.Sequential(nn.Linear(width, out_dim),
+                                                                                         nn.ReLU())
+        self.out_dim = out_dim
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(self.pool(self.stages(self.stem(x))))
+
+
+#: Encoder choices: ``auto`` (an MLP for vectors, the small CNN for images) or ``resnet18`` (ResNet-18 for images).
+ENCODERS = ("auto", "resnet18")
+
+
+def encoder_for(shape: tuple[int, ...], out_dim: int = 32, encoder: str = "auto") -> nn.Module:
+    """An MLP for a feature vector ``(d,)``; for an image-like ``(C, H, W)`` input the small
+    :class:`ConvEncoder` (``encoder="auto"``) or :class:`ResNet18Encoder` (``encoder="resnet18"``)."""
+    if encoder not in ENCODERS:
+        raise KeyError(f"unknown encoder {encoder!r}; valid encoders: {list(ENCODERS)}")
     if len(shape) == 1:
         return MLPEncoder(shape[0], out_dim)
     if len(shape) == 3:
-        return ConvEncoder(shape[0], out_dim)
+        return ResNet18Encoder(shape[0], out_dim) if encoder == "resnet18" else ConvEncoder(shape[0], out_dim)
     raise ValueError(f"no encoder for inputs of shape {shape}; expected (d,) or (C, H, W)")
 
 
@@ -172,16 +242,23 @@ class MultimodalModel(nn.Module):
 
 
 def build_model(data: MultimodalDataset, fusion: str = "concat", feature_dim: int = 32,
-                modalities: list[str] | None = None) -> MultimodalModel:
-    """A model for ``data``: an encoder per modality (MLP or CNN by input shape) and a fusion head."""
+                modalities: list[str] | None = None, encoder: str = "auto") -> MultimodalModel:
+    """A model for ``data``: an encoder per modality (by input shape, :func:`encoder_for`) and a fusion head.
+
+    ``encoder="resnet18"`` gives image-like modalities (spectrograms, frames) a ResNet-18
+    (:class:`ResNet18Encoder`, the seed papers' encoder for CREMA-D and Kinetics-Sounds);
+    use ``feature_dim=512`` for the authors' 512 features per modality.
+    """
     if fusion not in FUSIONS:
         raise KeyError(f"unknown fusion {fusion!r}; valid fusions: {sorted(FUSIONS)}")
+    if encoder not in ENCODERS:
+        raise KeyError(f"unknown encoder {encoder!r}; valid encoders: {list(ENCODERS)}")
     names = modalities or data.modality_names
     shapes = data.input_shapes
     unknown = [m for m in names if m not in shapes]
     if unknown:
         raise KeyError(f"unknown modalities {unknown}; valid: {list(shapes)}")
-    encoders = {m: encoder_for(shapes[m], feature_dim) for m in names}
+    encoders = {m: encoder_for(shapes[m], feature_dim, encoder) for m in names}
     head = FUSIONS[fusion]({m: feature_dim for m in names}, data.n_classes)
     return MultimodalModel(encoders, head)
 

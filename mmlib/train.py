@@ -37,9 +37,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import MultimodalDataset
+from .devices import resolve_device
 from .metrics import evaluate
 from .methods import Method, get
-from .models import FUSIONS, MultimodalModel, build_model
+from .models import ENCODERS, FUSIONS, MultimodalModel, build_model
 from .validation import Choice, Flag, Integer, Number, OrNone
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -91,6 +92,9 @@ class TrainState:
     method's ``configure_optimizers`` returned them; ``(optimizer,)`` when built by hand);
     ``optimizer_kind`` is the name the run's optimizers were built from (``sgd``,
     ``adam``, ``adamw``), for a method that trains models of its own the same way (UMT).
+    ``device`` is where the model and the data live: a method creates its tensors there
+    (``torch.zeros(..., device=state.device)``) and draws device-sized noise from its own
+    generator on it; the batch order is drawn from ``generator``, which stays on the CPU.
     Build it as :func:`fit` does with :meth:`TrainState.start`.
     """
 
@@ -105,6 +109,7 @@ class TrainState:
     logs: dict[str, list] = field(default_factory=dict)
     optimizers: tuple[torch.optim.Optimizer, ...] = ()
     optimizer_kind: str = "sgd"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
         if not self.optimizers:
@@ -113,17 +118,20 @@ class TrainState:
     @classmethod
     def start(cls, model: MultimodalModel, data: MultimodalDataset, method: Method, *, epochs: int,
               batch_size: int, optimizer: str = "sgd", lr: float = 0.05, weight_decay: float = 1e-4,
-              seed: int = 0) -> "TrainState":
+              seed: int = 0, device: str | torch.device = "cpu") -> "TrainState":
         """The state of a run about to start, set up exactly as :func:`fit` sets it up.
 
         In order: ``seed_everything(seed)`` (its generator orders the batches);
-        ``method.configure_model(model, data)``; ``method.configure_optimizers(model,
+        ``method.configure_model(model, data)``, then the model (with whatever the method
+        added to it) is moved to ``device``; ``method.configure_optimizers(model,
         make_optimizer)``, where ``make_optimizer(params)`` builds an ``optimizer`` with
         ``lr`` and ``weight_decay``; then ``method.setup(state)``. Arguments are not
-        checked here (:func:`fit` checks them).
+        checked here (:func:`fit` checks them; it also moves ``data`` to ``device``).
         """
         generator = seed_everything(seed)
+        device = torch.device(device)
         method.configure_model(model, data)                     # hook [1]
+        model.to(device)  # after the hook: modules a method adds move with the model
         build = OPTIMIZERS[optimizer]
 
         def make_optimizer(params: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -135,7 +143,7 @@ class TrainState:
             raise TypeError(f"method {method.name!r}: configure_optimizers must return a torch optimizer or a "
                             f"non-empty sequence of them, got {made!r}")
         state = cls(model, data, optimizers[0], generator, epochs, batch_size, optimizers=optimizers,
-                    optimizer_kind=optimizer)
+                    optimizer_kind=optimizer, device=device)
         method.state = state
         method.setup(state)                                     # hook [3]
         return state
@@ -212,7 +220,8 @@ def train_epoch(method: Method, state: TrainState, epoch: int) -> dict[str, floa
     if not losses:
         return {"loss": 0.0}
     n_seen = sum(sizes)
-    result = {"loss": (torch.stack(losses) @ torch.tensor(sizes, dtype=torch.float32)).item() / n_seen}
+    weights = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
+    result = {"loss": (torch.stack(losses) @ weights).item() / n_seen}
     correct = (torch.cat(predictions, dim=1) == torch.cat(labels)).sum(1)
     keys = ["train_acc"] + [f"train_acc_{m}" for m in output.logits]
     result.update({k: v.item() / n_seen for k, v in zip(keys, correct)})
@@ -300,6 +309,7 @@ def fit(
     progress: bool | None = None,
     callback: Callable[[TrainState], None] | None = None,
     on_nonfinite: str = "raise",
+    device: str | torch.device | None = None,
 ) -> History:
     """Train ``model`` on ``data`` with ``method`` (default: plain joint training).
 
@@ -322,6 +332,10 @@ def fit(
             scores are those of the best validated epoch before the divergence, or NaN
             if there is none. Either way the model keeps the best validated weights
             seen before the divergence, if any.
+        device: where to train (:func:`mmlib.devices.resolve_device`; default: ``$MMLIB_DEVICE``,
+            else CUDA when available, else CPU). The model is moved there (in place) and the
+            data copied there; on the CPU the results are bit-identical to earlier versions.
+            A device this process cannot use is a ``ValueError`` naming the available ones.
 
     Arguments are checked before anything runs, with an error that states the valid
     range: ``epochs`` and ``batch_size`` ints >= 1 (a bool is not an int here), ``lr``
@@ -335,8 +349,11 @@ def fit(
                          weight_decay=weight_decay, seed=seed, eval_splits=eval_splits, select=select,
                          progress=progress, callback=callback, on_nonfinite=on_nonfinite)
     method = _check_method(method, "fit")
+    device = resolve_device(device)
+    model.to(device)
+    data = data.to(device)
     state = TrainState.start(model, data, method, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                             lr=lr, weight_decay=weight_decay, seed=seed)
+                             lr=lr, weight_decay=weight_decay, seed=seed, device=device)
     history = History(method=method.name)
     best_score, best_weights = -1.0, None
     started = time.perf_counter()
@@ -393,7 +410,7 @@ ModelBuilder = Callable[[MultimodalDataset], MultimodalModel]
 
 
 def _check_run_arguments(data: Any, method: Any, model: Any, build: Any, fusion: Any, feature_dim: Any,
-                         modalities: Any, method_kw: Any, fit_kw: Mapping[str, Any]) -> None:
+                         modalities: Any, method_kw: Any, fit_kw: Mapping[str, Any], encoder: Any = "auto") -> None:
     _check_data(data, "run")
     if model is not None and build is not None:
         raise ValueError("run: pass either model= (a model you built) or build= (a function data -> model), not both")
@@ -402,9 +419,14 @@ def _check_run_arguments(data: Any, method: Any, model: Any, build: Any, fusion:
     if build is not None and not callable(build):
         raise TypeError(f"run: build must be None or a function data -> MultimodalModel, got {build!r} "
                         f"({type(build).__name__})")
-    if (model is not None or build is not None) and (fusion != "concat" or feature_dim != 32):
-        raise ValueError("run: fusion and feature_dim describe the default model; with model= or build= "
-                         "set them where that model is built")
+    if (model is not None or build is not None) and (fusion != "concat" or feature_dim != 32 or encoder != "auto"):
+        raise ValueError("run: fusion and feature_dim describe the default model (as does encoder); with model= or "
+                         "build= set them where that model is built")
+    if not isinstance(encoder, str):
+        raise TypeError(f"run: encoder must be the name of one of {list(ENCODERS)}, got {encoder!r} "
+                        f"({type(encoder).__name__})")
+    if encoder not in ENCODERS:
+        raise KeyError(f"run: unknown encoder {encoder!r}; valid encoders: {list(ENCODERS)}")
     if not isinstance(fusion, str):
         raise TypeError(f"run: fusion must be the name of one of {sorted(FUSIONS)}, got {fusion!r} "
                         f"({type(fusion).__name__})")
@@ -431,7 +453,7 @@ def _check_run_arguments(data: Any, method: Any, model: Any, build: Any, fusion:
     unknown = sorted(k for k in fit_kw if k not in FIT_OPTIONS)
     if unknown:
         raise TypeError(f"run: unknown option(s) {unknown}; valid: seed, model, build, fusion, feature_dim, "
-                        f"modalities, method_kw and the fit options {list(FIT_OPTIONS)}")
+                        f"modalities, method_kw, encoder and the fit options {list(FIT_OPTIONS)}")
 
 
 def run(
@@ -445,15 +467,18 @@ def run(
     feature_dim: int = 32,
     modalities: list[str] | None = None,
     method_kw: dict[str, Any] | None = None,
+    encoder: str = "auto",
     **fit_kw: Any,
 ) -> Run:
     """The one place that seeds, builds a model, builds the method and calls :func:`fit`.
 
     In order: ``seed_everything(seed)``; the model is ``model`` if given, else
-    ``build(data)`` if given, else ``build_model(data, fusion, feature_dim)``; the method
+    ``build(data)`` if given, else ``build_model(data, fusion, feature_dim, encoder=encoder)``
+    (``encoder="resnet18"``: ResNet-18 for image-like modalities); the method
     is ``get(method, **method_kw)`` for a registered name, ``method(**method_kw)`` for a
     :class:`Method` class (a custom method, built fresh per run), or the instance given;
-    then ``fit(model, data, method, seed=seed, **fit_kw)``. ``modalities`` trains on
+    then ``fit(model, data, method, seed=seed, **fit_kw)``. The model is built on the CPU
+    (the same initial weights on every device) and ``fit`` moves it to ``device=``. ``modalities`` trains on
     ``data.select(modalities)`` (the model is built for that subset).
 
     Arguments are checked first, as in :func:`fit`: ``model`` and ``build`` exclusive
@@ -462,12 +487,13 @@ def run(
     ``data``'s modalities, ``method_kw`` None or a mapping (only with a name or class),
     ``fit_kw`` fit's options.
     """
-    _check_run_arguments(data, method, model, build, fusion, feature_dim, modalities, method_kw, fit_kw)
+    _check_run_arguments(data, method, model, build, fusion, feature_dim, modalities, method_kw, fit_kw, encoder)
     SEED(seed, "seed", "run")
     seed_everything(seed)
     subset = data if modalities is None else data.select(modalities)
     if model is None:
-        model = build(subset) if build is not None else build_model(subset, fusion=fusion, feature_dim=feature_dim)
+        model = build(subset) if build is not None else build_model(subset, fusion=fusion, feature_dim=feature_dim,
+                                                                    encoder=encoder)
     if isinstance(method, str):
         method = get(method, **(method_kw or {}))
     elif isinstance(method, type) and issubclass(method, Method):

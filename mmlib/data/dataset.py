@@ -6,6 +6,7 @@ index slices: no DataLoader, no worker processes, no per-sample Python.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
@@ -202,6 +203,22 @@ class MultimodalDataset:
             idx = idx[torch.randperm(len(idx), generator=generator)]
         for start in range(0, len(idx), batch_size):
             yield self.batch(idx[start:start + batch_size])
+
+    def to(self, device: str | torch.device) -> "MultimodalDataset":
+        """The same data set with its modalities and labels on ``device`` (itself if they are there already).
+
+        The splits stay on the CPU: they are sample indices, and the batch order drawn
+        from them (a CPU generator) is then the same on every device.
+        """
+        device = torch.device(device)
+        tensors = [*self.modalities.values(), self.labels]
+        if all(t.device == device for t in tensors):
+            return self
+        moved = copy.copy(self)  # already checked: no __post_init__ again
+        moved.modalities = {m: t.to(device) for m, t in self.modalities.items()}
+        moved.labels = self.labels.to(device)
+        moved.info = dict(self.info)
+        return moved
 
     def select(self, modalities: list[str] | tuple[str, ...]) -> "MultimodalDataset":
         """The same samples restricted to some modalities (in the given order)."""

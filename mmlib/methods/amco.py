@@ -174,7 +174,7 @@ class AMCo(Method):
         logits = {}
         for m, z in output.logits.items():
             if dependent.get(m, False) and n_masked > 0:
-                z = z * class_mask(len(batch), n_classes, n_masked, self.state.generator)
+                z = z * class_mask(len(batch), n_classes, n_masked, self.state.generator).to(z.device)  # drawn on the CPU
             logits[m] = z
         self.log(mask_ratio=n_masked / n_classes,
                  **{f"dependent_{m}": float(dependent.get(m, False)) for m in output.logits})

@@ -206,7 +206,7 @@ class MLA(Method):
     def setup(self, state: "TrainState") -> None:
         super().setup(state)
         d = state.model.head.linear.in_features
-        self.projectors = {m: torch.eye(d) for m in state.model.modalities}
+        self.projectors = {m: torch.eye(d, device=state.device) for m in state.model.modalities}
         self.n_batches = max(1, math.ceil(len(state.data.splits["train"]) / state.batch_size))
 
     def step(self, state: "TrainState", batch: Batch, optimizer: torch.optim.Optimizer) -> tuple[Output, Tensor]:

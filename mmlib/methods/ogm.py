@@ -139,8 +139,9 @@ class OGMGE(Method):
 
     def setup(self, state) -> None:
         super().setup(state)
-        # Own stream, so the noise does not shift the batch order drawn from state.generator.
-        self.noise_generator = torch.Generator().manual_seed(state.generator.initial_seed() + 1)
+        # Own stream, so the noise does not shift the batch order drawn from state.generator; on the
+        # run's device, where the gradients are (on a GPU the noise is another, equally seeded, stream).
+        self.noise_generator = torch.Generator(device=state.device).manual_seed(state.generator.initial_seed() + 1)
 
     def in_window(self, epoch: int) -> bool:
         end = self.state.epochs - 1 if self.modulation_end is None else self.modulation_end

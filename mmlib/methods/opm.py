@@ -128,7 +128,7 @@ class OPM(Method):
         if not execute or not any(q.values()):
             return output
         n = len(batch)
-        keep = {m: (torch.rand(n, generator=g) >= q[m]).float() for m in names}
+        keep = {m: (torch.rand(n, generator=g) >= q[m]).float().to(batch.y.device) for m in names}  # drawn on the CPU
         scale = rescale_factor(q, {m: f.shape[1] for m, f in features.items()})
         kept_any = torch.stack(list(keep.values())).amax(0) > 0
         self._loss_mask = kept_any

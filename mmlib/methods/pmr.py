@@ -48,9 +48,9 @@ def class_prototypes(features: Tensor, labels: Tensor, n_classes: int, previous:
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum must be in [0, 1], got {momentum}")
     d = features.shape[1]
-    sums = torch.zeros(n_classes, d, dtype=features.dtype).index_add_(0, labels, features)
+    sums = torch.zeros(n_classes, d, dtype=features.dtype, device=features.device).index_add_(0, labels, features)
     counts = torch.bincount(labels, minlength=n_classes).to(features.dtype)
-    old = previous if previous is not None else torch.zeros(n_classes, d, dtype=features.dtype)
+    old = previous if previous is not None else torch.zeros(n_classes, d, dtype=features.dtype, device=features.device)
     means = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], old)
     blended = (1 - momentum) * means + momentum * old if previous is not None else means
     return torch.where(counts[:, None] > 0, blended, old)

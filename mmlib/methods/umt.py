@@ -90,7 +90,8 @@ class UMT(Method):
             out_dim = _out_dim(state.model, m)
             teacher = train_unimodal(state.data, m, seed=seed, epochs=epochs, feature_dim=out_dim,
                                      lr=group["lr"], weight_decay=group.get("weight_decay", 0.0),
-                                     optimizer=optimizer, batch_size=state.batch_size, progress=False).model
+                                     optimizer=optimizer, batch_size=state.batch_size, progress=False,
+                                     device=state.device).model
             teacher.eval()
             for p in teacher.parameters():
                 p.requires_grad_(False)

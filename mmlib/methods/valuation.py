@@ -103,7 +103,7 @@ def sample_contributions(model: MultimodalModel, batch: Batch, full_value: float
 
     def value(subset: frozenset[str]) -> Tensor:
         if not subset:
-            return torch.zeros(n)
+            return torch.zeros(n, device=batch.y.device)
         correct = subset_correct(model, features, batch.y, subset)
         return correct * (full_value if len(subset) == len(names) else 1.0)
 
@@ -198,7 +198,7 @@ def masked_batches(data: MultimodalDataset, index: Tensor, keep_only: Tensor, mo
     for start in range(0, len(index), batch_size):
         idx, only = index[start:start + batch_size], keep_only[start:start + batch_size]
         batch = data.batch(idx)
-        keep = {m: ((only < 0) | (only == i)).float() for i, m in enumerate(modalities)}
+        keep = {m: ((only < 0) | (only == i)).float().to(batch.y.device) for i, m in enumerate(modalities)}
         x = batch.x
         if level == "input":
             x = {m: t * keep[m].view(-1, *([1] * (t.dim() - 1))) for m, t in x.items()}
@@ -317,7 +317,7 @@ class SampleValuation(_Resampling):
         for m, c in contributions.items():
             self.log(**{f"contribution_{m}": c.mean()})
         names = state.data.modality_names
-        index = torch.cat([train_index.repeat_interleave(copies[m]) for m in names])
+        index = torch.cat([train_index.repeat_interleave(copies[m].to(train_index.device)) for m in names])
         only = torch.cat([torch.full((int(copies[m].sum()),), i, dtype=torch.long) for i, m in enumerate(names)])
         return index, only
 
