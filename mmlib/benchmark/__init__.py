@@ -31,9 +31,19 @@ tables are in :mod:`mmlib.results`, the figure is :func:`mmlib.plots.plot_relati
 
     i is dominated  <=>  exists j: acc_j >= acc_i and imb_j <= imb_i and (acc_j > acc_i or imb_j < imb_i)
 
+Beyond one machine: the runs go to any ``concurrent.futures.Executor`` (``executor=``), by
+default the local process pool; ``--scheduler ADDRESS`` sends them to a Dask cluster
+(the optional extra ``requirements-cluster.txt``). Workers only return rows; the
+submitting process alone appends them to the log, under its lock, so a lost worker or a
+killed benchmark loses at most the runs in flight and the same command resumes exactly
+the missing ones. Each run trains on its worker's device (``$MMLIB_DEVICE``, else CUDA
+when visible, else the CPU) and its row records ``device``, ``host`` and ``seconds``.
+
 The package, one concern per module: :mod:`~mmlib.benchmark.keys` (run keys: library
 hash, data fingerprint, :class:`Job`), :mod:`~mmlib.benchmark.log` (the JSONL log and its
-lock), :mod:`~mmlib.benchmark.pool` (one run, the worker processes), :mod:`~mmlib.benchmark.checks`
+lock), :mod:`~mmlib.benchmark.pool` (one run, the local worker processes, the executor
+loop), :mod:`~mmlib.benchmark.remote` (one run as a self-contained task for any executor),
+:mod:`~mmlib.benchmark.cluster` (the Dask connection), :mod:`~mmlib.benchmark.checks`
 (argument checks), :mod:`~mmlib.benchmark.run` (:func:`benchmark`) and
 :mod:`~mmlib.benchmark.cli` (the command line).
 
@@ -41,6 +51,12 @@ From a shell::
 
     python -m mmlib.benchmark --methods baseline ogm_ge --datasets synthetic mfeat \
         --seeds 0 1 2 --epochs 20 --out _build/benchmark/benchmark.csv
+
+and on a Dask cluster (``dask scheduler``, then ``dask worker tcp://HOST:8786 --nthreads 1``
+per GPU or core, each started in the course folder)::
+
+    python -m mmlib.benchmark --datasets cremad --root data/CREMAD --encoder resnet18 \
+        --feature-dim 512 --seeds 0 1 2 3 4 --epochs 30 --scheduler tcp://HOST:8786
 """
 
 from .cli import main

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import inspect
 import os
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .. import data as datasets_module
+import torch
+
 from .. import models as models_module
 from .. import train as train_module
 from ..data import MultimodalDataset
@@ -150,6 +153,7 @@ def _check_fit_options(fit_kw: Mapping[str, Any]) -> None:
         if name in fit_kw:
             check(fit_kw[name], name, OWNER)
     choices_of = {"optimizer": train_module.OPTIMIZERS, "fusion": models_module.FUSIONS, "select": ("val", "last"),
+                  "encoder": models_module.ENCODERS,
                   "on_nonfinite": getattr(train_module, "ON_NONFINITE", ("raise",))}
     for name, choices in choices_of.items():
         if name not in fit_kw:
@@ -159,6 +163,15 @@ def _check_fit_options(fit_kw: Mapping[str, Any]) -> None:
                             f"({type(fit_kw[name]).__name__})")
         if fit_kw[name] not in choices:
             raise KeyError(f"unknown {name} {fit_kw[name]!r}; valid: {sorted(choices)}")
+    device = fit_kw.get("device")
+    if device is not None:  # its availability is checked where the runs train (a cluster's workers)
+        if not isinstance(device, (str, torch.device)):
+            raise TypeError(f"device must be None, a string such as 'cpu' or 'cuda:0', or a torch.device; "
+                            f"got {device!r} ({type(device).__name__})")
+        try:
+            torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}; valid: 'cpu', 'cuda', 'cuda:N'") from None
     if fit_kw.get("callback") is not None and not callable(fit_kw["callback"]):
         raise TypeError(f"callback must be None or a function of the training state, got {fit_kw['callback']!r}")
 
@@ -195,3 +208,15 @@ def _check_wait(wait: Any) -> bool | float:
 def _check_workers(workers: Any) -> int:
     POSITIVE_INT(workers, "workers", OWNER)
     return int(workers)
+
+
+def _check_executor(executor: Any, workers: int) -> Executor | None:
+    if executor is None:
+        return None
+    if not isinstance(executor, Executor):
+        raise TypeError(f"executor must be None (the local pool) or a concurrent.futures.Executor, e.g. "
+                        f"distributed.Client(address).get_executor(); got {executor!r} ({type(executor).__name__})")
+    if workers != 1:
+        raise ValueError(f"workers={workers} sets the local pool's size; with an executor its workers train "
+                         "the runs: leave workers at 1")
+    return executor

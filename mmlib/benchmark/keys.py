@@ -23,7 +23,8 @@ __all__ = ["FIT_DEFAULTS", "Job", "data_fingerprint", "job_key", "library_hash",
 
 #: Fit options recorded in every key (their defaults are mmlib.train's).
 FIT_DEFAULTS: dict[str, Any] = {"epochs": 20, "lr": 0.05, "batch_size": 64, "optimizer": "sgd",
-                                "weight_decay": 1e-4, "fusion": "concat", "feature_dim": 32}
+                                "weight_decay": 1e-4, "fusion": "concat", "feature_dim": 32,
+                                "encoder": "auto"}
 
 
 def _sha(text: str) -> str:

@@ -1,9 +1,14 @@
-"""Training the runs: one run -> one row, and the process pool that trains several at once.
+"""Training the runs: one run -> one row, and the executors that train several at once.
 
-:func:`_run_one` trains one job and returns its row ('ok', 'n/a' with the method's reason,
-or 'diverged'). :func:`_execute` trains the runs of a plan that its log does not hold yet,
-in this process or in forked worker processes; each worker ends with the process that
-started it (:func:`_end_with_parent`), so a killed benchmark leaves no orphan.
+:func:`_run_one` trains one job on its device and returns its row ('ok', 'n/a' with the
+method's reason, or 'diverged'; every row says on which device and host it ran and how
+long it took). :func:`_execute` trains the runs of a plan that its log does not hold yet:
+in this process, in forked worker processes (the local pool; each worker ends with the
+process that started it, :func:`_end_with_parent`, so a killed benchmark leaves no
+orphan), or on any ``concurrent.futures.Executor`` the caller gives (a Dask cluster's,
+:mod:`~mmlib.benchmark.cluster`), one picklable task per run (:mod:`~mmlib.benchmark.remote`).
+Whatever the executor, workers only return rows: this process alone appends them to the
+log, so a lost worker or a killed benchmark loses at most the runs in flight.
 """
 
 from __future__ import annotations
@@ -12,22 +17,25 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 import torch
 
 from ..data import MultimodalDataset
+from ..devices import describe, resolve_device
 from ..experiment import run_row
 from ..methods import NotApplicable
 from ..metrics import macro_f1, predict
 from ..models import build_model
 from ..train import DivergedError
-from .keys import Job
+from .keys import Job, library_hash
+from .remote import Task, run_task
 from .log import _append, _log_path, _repair_tail, _write_table, load_log
 from .work import counted_work
 
@@ -46,7 +54,17 @@ def _nonfinite_note(row: Mapping[str, Any], model: torch.nn.Module) -> str:
 
 
 def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, Any]) -> dict[str, Any]:
-    """Train one run and return its row (``status`` 'ok', 'n/a' with the method's reason, or 'diverged')."""
+    """Train one run and return its row (``status`` 'ok', 'n/a' with the method's reason, or 'diverged').
+
+    The run trains on ``fit_kw["device"]`` if given, else on this process's device
+    (:func:`mmlib.devices.default_device`); the row ends with ``device`` and ``host``.
+    """
+    device = resolve_device(fit_kw.get("device"))
+    row = _train_one(data.to(device), job, key, {**fit_kw, "device": device})
+    return row | {"device": describe(device), "host": socket.gethostname()}
+
+
+def _train_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, Any]) -> dict[str, Any]:
     base = {"dataset": job.dataset, "method": job.label, "family": job.method_cls.family,
             "seed": job.seed, "settings": key}
     started = time.perf_counter()
@@ -75,13 +93,18 @@ def _run_one(data: MultimodalDataset, job: Job, key: str, fit_kw: Mapping[str, A
     return base | {"status": "ok", "note": ""} | {k: row[k] for k in first + middle + last}
 
 
-def _warm_up(datasets: Mapping[str, MultimodalDataset]) -> None:
-    """One forward/backward pass per data set, so the first timed run does not pay for kernel set-up."""
+def _warm_up(datasets: Mapping[str, MultimodalDataset], device: Any = None) -> None:
+    """One forward/backward pass and optimizer step per data set, so the first timed run does not pay
+    for kernel set-up and torch's lazy imports (the first optimizer imports ``torch._dynamo``: seconds)."""
+    device = resolve_device(device)
     for data in datasets.values():
-        model = build_model(data)
+        data = data.to(device)
+        model = build_model(data).to(device)
         index = data.splits["train"][:8]
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # the first optimizer imports torch._dynamo
         output = model(data.batch(index))
         torch.nn.functional.cross_entropy(output.fused, data.labels[index]).backward()
+        optimizer.step()
 
 
 _WORKER: dict[str, Any] = {}
@@ -124,13 +147,23 @@ def _worker_init(datasets: Mapping[str, MultimodalDataset], todo: list[tuple[Job
     torch.set_num_threads(1)  # the workers share the cores (mmlib's default is one thread anyway)
     os.environ["MMLIB_PROGRESS"] = "0"
     _WORKER.update(datasets=datasets, todo=todo, fit_kw=fit_kw)
-    _warm_up(datasets)
+    _warm_up(datasets, fit_kw.get("device"))
 
 
 def _worker_run(index: int) -> dict[str, Any]:
     job, key = _WORKER["todo"][index]
     return _run_one(_WORKER["datasets"][job.dataset], job, key, _WORKER["fit_kw"])
 
+
+
+def _drain(futures: list[Future], finish: Any) -> None:
+    """Hand each run's row to ``finish`` as it completes; on the first failure cancel the runs not started."""
+    try:
+        for future in as_completed(futures):
+            finish(future.result())  # a failed run re-raises its error here
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _execute(plan: _Plan, lock: Any = None) -> pd.DataFrame:
@@ -142,7 +175,10 @@ def _execute(plan: _Plan, lock: Any = None) -> pd.DataFrame:
     todo = [(job, key) for job, key in jobs if (job.dataset, job.label, job.seed, key) not in done]
 
     def finish(row: dict[str, Any]) -> None:
-        done[(row["dataset"], row["method"], row["seed"], row["settings"])] = row
+        key = (row["dataset"], row["method"], row["seed"], row["settings"])
+        if key in done:  # one row per key, whatever an executor returns twice
+            return
+        done[key] = row
         if out is not None:
             _append(out, row)
         if on_row is not None:
@@ -151,9 +187,13 @@ def _execute(plan: _Plan, lock: Any = None) -> pd.DataFrame:
     workers = plan.workers
     if "fork" not in multiprocessing.get_all_start_methods():
         workers = 1  # workers inherit the jobs by fork (Windows has none): train here instead
-    if workers <= 1 or len(todo) <= 1:
+    if plan.executor is not None and todo:
+        tasks = [Task(job, key, plan.datasets[job.dataset], plan.fingerprints[job.dataset], fit_kw, library_hash())
+                 for job, key in todo]
+        _drain([plan.executor.submit(run_task, task) for task in tasks], finish)
+    elif workers <= 1 or len(todo) <= 1:
         if todo:
-            _warm_up({job.dataset: data[job.dataset] for job, _ in todo})
+            _warm_up({job.dataset: data[job.dataset] for job, _ in todo}, fit_kw.get("device"))
         for job, key in todo:
             finish(_run_one(data[job.dataset], job, key, fit_kw))
     else:
@@ -162,9 +202,7 @@ def _execute(plan: _Plan, lock: Any = None) -> pd.DataFrame:
         pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_worker_init,
                                    initargs=(data, todo, fit_kw, os.getpid(), lock_fd))
         try:
-            futures = [pool.submit(_worker_run, i) for i in range(len(todo))]
-            for future in as_completed(futures):
-                finish(future.result())  # a failed run re-raises its error here
+            _drain([pool.submit(_worker_run, i) for i in range(len(todo))], finish)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

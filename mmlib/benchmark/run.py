@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -13,8 +14,8 @@ from .. import data as datasets_module
 from ..data import MultimodalDataset
 from ..experiment import MethodSpec
 from ..methods import Method
-from .checks import (_check_datasets, _check_fit_options, _check_methods, _check_out, _check_seeds, _check_wait,
-                     _check_workers)
+from .checks import (_check_datasets, _check_executor, _check_fit_options, _check_methods, _check_out, _check_seeds,
+                     _check_wait, _check_workers)
 from .keys import Job, data_fingerprint, job_key
 from .log import _log_path, _LogLock
 from .pool import _execute
@@ -34,7 +35,9 @@ class _Plan:
     on_row: Callable[[dict[str, Any]], None] | None
     wait: bool | float
     fit_kw: dict[str, Any]
+    executor: Executor | None = None
     data: dict[str, MultimodalDataset] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
     jobs: list[tuple[Job, str]] = field(default_factory=list)
 
     def lock(self) -> contextlib.AbstractContextManager:
@@ -49,8 +52,9 @@ class _Plan:
                 self.data[label] = datasets_module.load(spec)
             else:
                 self.data[label] = datasets_module.load(spec[0], **dict(spec[1]))
-        key_kw = {k: v for k, v in self.fit_kw.items() if k != "progress"}
-        fingerprints = {label: data_fingerprint(d) for label, d in self.data.items()}
+        # where a run trains (device) is recorded in its row, not part of its key
+        key_kw = {k: v for k, v in self.fit_kw.items() if k not in ("progress", "device")}
+        self.fingerprints = fingerprints = {label: data_fingerprint(d) for label, d in self.data.items()}
         self.jobs = []
         for dataset in self.data:
             for label, (cls, kw) in self.specs.items():
@@ -60,19 +64,21 @@ class _Plan:
 
 
 def _plan(datasets: Any, methods: Any, seeds: Any, out: Any, workers: Any, on_row: Any, wait_for_lock: Any,
-          fit_kw: dict[str, Any]) -> _Plan:
+          fit_kw: dict[str, Any], executor: Any = None) -> _Plan:
     """Check every input of :func:`benchmark` (a clear error for each bad one) before anything is loaded or trained."""
     checked_datasets = _check_datasets(datasets)
     specs = _check_methods(methods)
     checked_seeds = _check_seeds(seeds)
     checked_workers = _check_workers(workers)
+    checked_executor = _check_executor(executor, checked_workers)
     if on_row is not None and not callable(on_row):
         raise TypeError(f"on_row must be a function of one row (or None), got {on_row!r}")
     wait = _check_wait(wait_for_lock)
     fit_kw = dict(fit_kw)
     fit_kw.setdefault("progress", False)
     _check_fit_options(fit_kw)
-    return _Plan(checked_datasets, specs, checked_seeds, _check_out(out), checked_workers, on_row, wait, fit_kw)
+    return _Plan(checked_datasets, specs, checked_seeds, _check_out(out), checked_workers, on_row, wait, fit_kw,
+                 checked_executor)
 
 
 def benchmark(
@@ -85,6 +91,7 @@ def benchmark(
     workers: int = 1,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     wait_for_lock: bool | float = False,
+    executor: Executor | None = None,
     **fit_kw: Any,
 ) -> pd.DataFrame:
     """Train every method on every data set with every seed; return the tidy table (one row per run).
@@ -99,11 +106,21 @@ def benchmark(
             one as they finish. ``None`` keeps everything in memory.
         workers: processes training runs in parallel (1: in this process; where the platform
             cannot fork, always 1). The rows do not depend on it. Workers end with this process.
+        executor: any ``concurrent.futures.Executor`` to train the runs on instead of the local
+            pool, e.g. a Dask cluster's (``distributed.Client(address).get_executor()``, or
+            :func:`mmlib.benchmark.cluster.dask_executor`). Each run is sent as one task
+            (:mod:`mmlib.benchmark.remote`: data sets given by name are loaded by the worker,
+            checked against this process's by fingerprint); the workers return rows and only
+            this process writes the log. The rows equal the local pool's for the same seeds
+            on the same kind of device. ``workers`` must then stay 1.
         on_row: called with each newly finished row, after it is saved.
         wait_for_lock: when another benchmark is writing the same log: ``False`` raises
             :class:`BenchmarkLocked` at once, ``True`` waits until it is done, a number
             waits at most that many seconds.
-        fit_kw: options of :func:`mmlib.train.run` / :func:`mmlib.train.fit` (epochs, lr, ...).
+        fit_kw: options of :func:`mmlib.train.run` / :func:`mmlib.train.fit` (epochs, lr, encoder, ...).
+            ``device=`` trains every run there; by default each run trains on the device its
+            worker owns (``$MMLIB_DEVICE``, else CUDA when visible, else the CPU). The device
+            is recorded in each row (``device``, ``host``), not part of the run's key.
 
     Every input is checked before anything is loaded or trained: a bad one raises a
     ``TypeError``, ``ValueError`` or ``KeyError`` that names it and the valid choices.
@@ -113,10 +130,10 @@ def benchmark(
     shapley_<m> (test), imbalance (of the Shapley values), test_acc_best_epoch (the test
     accuracy of the luckiest epoch: what test-split selection would report),
     optimizer_steps and backward_passes (:func:`mmlib.benchmark.work.counted_work`),
-    seconds. A diverged run has no
+    seconds, device (``cpu`` or ``cuda:N (name)``), host. A diverged run has no
     scores (NaN) and its error in ``note``; it is left out of every mean and frontier.
     """
-    plan = _plan(datasets, methods, seeds, out, workers, on_row, wait_for_lock, fit_kw)
+    plan = _plan(datasets, methods, seeds, out, workers, on_row, wait_for_lock, fit_kw, executor)
     with plan.lock() as lock:
         plan.load()
         return _execute(plan, lock)
