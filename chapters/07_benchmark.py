@@ -1,6 +1,16 @@
 # %% [markdown]
 # # 07 · A fair benchmark of the remedies
-#
+
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 07` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
+# %% [markdown]
 # Chapters 3 to 6 (and 10) each opened one family of remedies for modality imbalance and
 # showed, method by method, that the mechanism does what its paper says. Each chapter
 # compared its own methods with the baseline. This chapter puts **every registered method
@@ -185,7 +195,7 @@ print(families.round(3).to_string())
 # call (section 5).
 
 # %%
-fig = plot_relative_balance(table, label_all=True)
+fig = plot_relative_balance(table, label_all=True, n_classes={name: d.n_classes for name, d in data.items()})
 plt.show()
 
 # %%
