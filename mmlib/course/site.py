@@ -102,8 +102,9 @@ def sphinx_config(book: Book) -> dict[str, Any]:
 
 
 def _status_line(entry: Mapping[str, Any] | None, chapter: Chapter) -> str:
+    """Status, seconds, relative time against the budget and key numbers of a chapter's last run."""
     if entry is None or "seconds" not in entry:
-        return "(from an earlier build)"
+        return ""
     flag = ", over budget" if entry.get("over_budget") else ""
     line = (f"{entry.get('status', '?')}, {entry.get('seconds', 0)} s, "
             f"{entry.get('relative', 0)} x reference of {chapter.relative_budget:g}{flag}")
@@ -136,8 +137,8 @@ def index_markdown(book: Book, pages: Sequence[str], entries: Mapping[str, Mappi
         lines += [f"## {part}", ""]
         for ch in chapters:
             if ch.slug in pages:
-                lines.append(f"- [{ch.id} {_escape(ch.title)}]({ch.slug}.ipynb) — "
-                             f"{_status_line(entries.get(ch.id), ch)}")
+                status = _status_line(entries.get(ch.id), ch)
+                lines.append(f"- [{ch.id} {_escape(ch.title)}]({ch.slug}.ipynb)" + (f" — {status}" if status else ""))
             else:
                 lines.append(f"- {ch.id} {_escape(ch.title)} — *not built*")
         built = [c.slug for c in chapters if c.slug in pages]
