@@ -1,7 +1,5 @@
 """The browser check of the HTML book: its detectors on hand-made HTML, and a broken page it must fail."""
 
-from pathlib import Path
-
 import pytest
 
 from mmlib.course.htmlcheck import (PageFacts, check_site, expected_neighbours, find_chromium, main, page_problems,
@@ -89,8 +87,9 @@ def test_the_browser_check_fails_a_broken_page_and_passes_a_good_one(tmp_path):
     """Real Chromium, network blocked: a CDN script, raw $x$, a missing prev link and a broken image fail."""
     import base64
 
-    from mmlib.widgets import figure_png
     import matplotlib.pyplot as plt
+
+    from mmlib.widgets import figure_png
 
     fig, ax = plt.subplots(figsize=(2, 1))
     (tmp_path / "fig.png").write_bytes(figure_png(fig))

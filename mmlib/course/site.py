@@ -35,7 +35,6 @@ from mmlib.course.bookfile import Book, BookError, Chapter
 from mmlib.course.bookworker import RECORD_MIME
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 MATHJAX_FILES = ("tex-chtml-full.js", "output/chtml/fonts/woff-v2")
 
 
