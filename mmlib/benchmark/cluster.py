@@ -9,8 +9,10 @@ run through ``Client.get_executor()``, a ``concurrent.futures.Executor``.
 Start one by hand (one worker per GPU, one run at a time each)::
 
     dask scheduler --host 0.0.0.0 --port 8786
-    CUDA_VISIBLE_DEVICES=0 dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1   # from the course folder
-    CUDA_VISIBLE_DEVICES=1 dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1
+    # from the course folder, with its environment active; --preload imports mmlib (and torch)
+    # when the worker starts rather than inside its first task
+    CUDA_VISIBLE_DEVICES=0 dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --preload mmlib.benchmark.remote
+    CUDA_VISIBLE_DEVICES=1 dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1 --preload mmlib.benchmark.remote
     python -m mmlib.benchmark --datasets cremad --root data/CREMAD ... --scheduler tcp://HOST:8786
 
 or with a queue (``pip install dask-jobqueue``; ``SLURMCluster(...).scale(jobs=N)``, then
