@@ -1,6 +1,16 @@
 # %% [markdown]
 # # 06 · Optimization: modulating the gradients
-#
+
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 06` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
+# %% [markdown]
 # Chapter 1 found the root of modality imbalance in one line of calculus. With
 # concatenation fusion the fused logit is a sum, $f = z^a + z^v$, and every encoder's
 # gradient carries the **same** factor:
@@ -46,6 +56,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mmlib import plots
 from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
@@ -53,6 +64,7 @@ from mmlib.methods.ogm import ogm_coefficients
 from mmlib.plots import bars
 from mmlib.results import adjust, mean_std, paired_difference, summarize, versus_baseline
 from mmlib.train import run
+from mmlib.widgets import explorer
 
 data = {name: load(name) for name in DATASETS}
 syn = data["synthetic"] if "synthetic" in data else load("synthetic")
@@ -92,11 +104,12 @@ def plot_ogm_coefficient(alpha: float = OGM_ALPHA, rho_max: float = 6.0):
         k = [ogm_coefficients({"a": r, "b": 1.0}, a)["a"] for r in rhos]
         ax.plot(rhos, k, lw=2.5 if a == alpha else 1, label=f"alpha = {a:g}")
     ax.axvline(1.0, color="grey", ls=":")
-    ax.set_xlabel("rho = s_a / s_b")
-    ax.set_ylabel("k of modality a")
+    ax.set_xlabel("ρ = s_a / s_b (ratio of true-class scores)")
+    ax.set_ylabel("OGM coefficient k of modality a\n(1 = unmodulated)")
     ax.set_ylim(-0.05, 1.05)
-    ax.legend(fontsize=8)
-    ax.set_title("OGM coefficient: 1 below the tie, 1 - tanh(alpha * rho) above")
+    ax.set_title("OGM coefficient: 1 below the tie, 1 - tanh(alpha * rho) above", fontsize=9)
+    plots.legend(ax)
+    fig.tight_layout()
     return fig
 
 
@@ -105,13 +118,9 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def _show_coefficient(alpha: float, rho_max: float) -> None:
-    plot_ogm_coefficient(alpha, rho_max)
-    plt.show()
-
-
-widgets.interact(_show_coefficient, alpha=widgets.FloatSlider(value=OGM_ALPHA, min=0.0, max=2.0, step=0.05),
-                 rho_max=widgets.FloatSlider(value=6.0, min=1.5, max=20.0, step=0.5));
+explorer(plot_ogm_coefficient,
+         alpha=widgets.FloatSlider(value=OGM_ALPHA, min=0.0, max=2.0, step=0.05, description="alpha"),
+         rho_max=widgets.FloatSlider(value=6.0, min=1.5, max=20.0, step=0.5, description="largest ratio ρ"))
 
 # %% [markdown]
 # The values a learner should be able to predict (the exercise asks you to write this
@@ -132,15 +141,18 @@ ogm_run = run(syn, "ogm_ge", seed=MECHANISM_SEED, epochs=EPOCHS, method_kw={"alp
 h = ogm_run.history
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for m in syn.modality_names:
-    axes[0].plot(h[f"score_{m}"], label=f"score {m} (OGM-GE)")
-    axes[1].plot(h[f"coef_{m}"], label=f"k {m}")
+    axes[0].plot(h[f"score_{m}"], label=m, color=plots.colour(m))
+    axes[1].plot(h[f"coef_{m}"], label=m, color=plots.colour(m))
+plots.chance_line(axes[0], syn.n_classes)
 axes[0].set_title("mean true-class probability of each head slice")
+axes[0].set_ylabel("softmax probability of the true class")
 axes[1].set_title("OGM coefficient (epoch mean)")
+axes[1].set_ylabel("OGM coefficient k\n(1 = unmodulated)")
 for ax in axes:
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-plt.tight_layout()
+fig.tight_layout()
+plots.figure_legend(fig)
 plt.show()
 
 # %% [markdown]
@@ -181,12 +193,15 @@ pmr_run = run(syn, "pmr", seed=MECHANISM_SEED, epochs=EPOCHS, progress=False)
 hp = pmr_run.history
 fig, ax = plt.subplots(figsize=(5.5, 3.0))
 for m in syn.modality_names:
-    ax.plot(hp[f"proto_acc_{m}"], label=f"prototype accuracy, {m}")
-    ax.plot(hp[f"pce_on_{m}"], ls=":", label=f"share of batches with PCE on {m}")
+    ax.plot(hp[f"proto_acc_{m}"], label=f"prototype accuracy, {m}", color=plots.colour(m))
+    ax.plot(hp[f"pce_on_{m}"], ls=":", label=f"share of batches with PCE on {m}", color=plots.colour(m))
+plots.chance_line(ax, syn.n_classes)
 ax.set_xlabel("epoch")
-ax.legend(fontsize=7)
+ax.set_ylabel("fraction correct (accuracy)\nor fraction of batches (PCE)")
 ax.grid(alpha=0.3)
 ax.set_title("PMR on synthetic data")
+plots.legend(ax)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -212,15 +227,17 @@ info_run = run(syn, "inforeg", seed=MECHANISM_SEED, epochs=EPOCHS, progress=Fals
 hi = info_run.history
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for m in syn.modality_names:
-    axes[0].plot(hi[f"fisher_trace_{m}"], label=m)
-    axes[1].plot(hi[f"beta_{m}"], label=f"beta on {m}")
+    axes[0].plot(hi[f"fisher_trace_{m}"], label=m, color=plots.colour(m))
+    axes[1].plot(hi[f"beta_{m}"], label=m, color=plots.colour(m))
 axes[0].set_title("Fisher trace per epoch")
+axes[0].set_ylabel("trace of the empirical Fisher\n(sum of squared gradients)")
 axes[1].set_title("proximal strength (0 = outside the window)")
+axes[1].set_ylabel("β on the encoder (epoch mean)")
 for ax in axes:
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-plt.tight_layout()
+fig.tight_layout()
+plots.figure_legend(fig)
 plt.show()
 window = [e for e, b in enumerate(hi[f"beta_{syn.modality_names[0]}"]) if b > 0]
 print("epochs in which the dominant (audio) encoder was regulated:", window)
@@ -274,11 +291,12 @@ summary = summarize(table, columns, digits=3)
 summary
 
 # %%
-fig = bars(table, ["test_acc"] + [c for c in columns if c.startswith("test_acc_")],
-           title="fused and per-modality (head slice) test accuracy, mean ± std over seeds")
+n_classes = {name: d.n_classes for name, d in data.items()}  # for the chance lines
+fig = bars(table, ["test_acc"] + [c for c in columns if c.startswith("test_acc_")], n_classes=n_classes,
+           title=f"fused and per-modality (head slice) test accuracy, mean ± std over {len(SEEDS)} seeds")
 plt.show()
-fig = bars(table, [c for c in columns if c.startswith("probe_")],
-           title="linear-probe accuracy of each encoder's features")
+fig = bars(table, [c for c in columns if c.startswith("probe_")], n_classes=n_classes,
+           title=f"linear-probe accuracy of each encoder's features, mean ± std over {len(SEEDS)} seeds")
 plt.show()
 
 # %% [markdown]
@@ -294,18 +312,18 @@ def plot_agm(runs, datasets):
     """AGM's per-modality coefficient c_m (epoch mean) over training, every seed, one panel per data set."""
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.2), squeeze=False)
     for ax, name in zip(axes[0], datasets):
-        for i, m in enumerate(data[name].modality_names):
+        for m in data[name].modality_names:
             for seed in SEEDS:
                 hist = runs[name, "AGM", seed].history
-                ax.plot(hist[f"coef_{m}"], color=f"C{i}", alpha=0.8, label=m if seed == SEEDS[0] else None)
+                ax.plot(hist[f"coef_{m}"], color=plots.colour(m), alpha=0.8, label=m if seed == SEEDS[0] else None)
         ax.axhline(1.0, color="grey", ls=":", label="1 = no modulation")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("AGM coefficient c_m (epoch mean)")
+        ax.set_ylabel("AGM coefficient $c_m$\n(epoch mean, log scale)")
         ax.set_title(f"AGM on {name} ({len(SEEDS)} seeds)")
-        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
+    plots.figure_legend(fig)
     return fig
 
 
@@ -314,19 +332,19 @@ def plot_reconboost(runs, datasets, seed=MECHANISM_SEED):
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.2), squeeze=False)
     for ax, name in zip(axes[0], datasets):
         hist = runs[name, "ReconBoost", seed].history
-        for i, m in enumerate(data[name].modality_names):
+        for m in data[name].modality_names:
             acc, stage = np.array(hist[f"val_acc_{m}"]), np.array(hist[f"stage_{m}"]) > 0.5
-            ax.plot(acc, color=f"C{i}", label=f"{m} learner")
-            ax.plot(np.flatnonzero(stage), acc[stage], "o", color=f"C{i}", ms=4)
-        ax.plot(hist["val_acc"], color="k", lw=1, label="ensemble (fused)")
-        ax.axhline(1 / data[name].n_classes, color="grey", ls="--", label="chance")
+            ax.plot(acc, color=plots.colour(m), label=f"{m} learner")
+            ax.plot(np.flatnonzero(stage), acc[stage], "o", color=plots.colour(m), ms=4)
+        ax.plot(hist["val_acc"], color=plots.colour("fused"), lw=1, label="ensemble (fused)")
+        plots.chance_line(ax, data[name].n_classes)
         ax.set_xlabel("epoch (dots: that modality's stage)")
-        ax.set_ylabel("validation accuracy")
+        ax.set_ylabel("validation accuracy\n(fraction correct)")
         ax.set_ylim(0, 1.02)
         ax.set_title(f"ReconBoost on {name}, seed {seed}")
-        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
+    plots.figure_legend(fig)
     return fig
 
 
