@@ -18,7 +18,9 @@ Start one by hand (one worker per GPU, one run at a time each)::
 or with a queue (``pip install dask-jobqueue``; ``SLURMCluster(...).scale(jobs=N)``, then
 pass ``cluster.scheduler_address``). Every worker needs the course installed (the same
 mmlib: workers check it) and the data: a relative ``--root`` is relative to the folder
-the worker was started in. Each run trains on its worker's device (``$MMLIB_DEVICE``,
+the worker was started in. The submitting machine needs the data too: it loads each data
+set once to fingerprint it (the fingerprint is part of every run's key, and each worker
+checks its own copy against it). Each run trains on its worker's device (``$MMLIB_DEVICE``,
 else CUDA when visible, else the CPU) and its row records device, host and seconds.
 """
 
