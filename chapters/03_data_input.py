@@ -1,6 +1,15 @@
 # %% [markdown]
 # # 03 · Data input: valuing samples and modalities
 
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 03` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
 # %% tags=["parameters"]
 # Parameters: everything a run of this chapter may change (papermill injects overrides
 # right after this cell; `python -m mmlib.course.book params 03` lists them).
@@ -35,8 +44,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.patches import Patch
 
 import mmlib.data
+from mmlib import plots
 from mmlib.course.book import record
 from mmlib.experiment import compare
 from mmlib.methods.valuation import resample_copies, sample_contribution, sample_contributions, sample_copies
@@ -46,6 +57,7 @@ from mmlib.results import adjust, mean_std, paired_difference, summarize, versus
 
 synthetic = mmlib.data.load("synthetic", corruption={"audio": CORRUPTION, "visual": 0.0})
 mfeat = mmlib.data.load("mfeat", views=tuple(MFEAT_VIEWS))
+n_classes = {"synthetic": synthetic.n_classes, "mfeat": mfeat.n_classes}  # for the chance lines
 DATA = {"synthetic": synthetic, "mfeat": mfeat}
 STRONG, WEAK = {"synthetic": "audio", "mfeat": MFEAT_VIEWS[0]}, {"synthetic": "visual", "mfeat": MFEAT_VIEWS[1]}
 test_index = synthetic.splits["test"]
@@ -126,16 +138,17 @@ phi0 = phi_synthetic[SEEDS[0]]
 phi_mfeat = contributions_of(runs["mfeat", "baseline", SEEDS[0]], mfeat)
 values = [-0.5, 0.0, 0.5, 1.0, 1.5]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+hatch = {"clean": None, "corrupted audio": "//"}
 ax = axes[0]
 for i, m in enumerate(synthetic.modality_names):
     for j, group in enumerate(["clean", "corrupted audio"]):
         stat = summary.loc[(group, m)]
-        ax.bar(i * 2.6 + j, stat["mean"], yerr=stat["std"], capsize=3, color=f"C{j}",
-               label=group if i == 0 else None)
+        ax.bar(i * 2.6 + j, stat["mean"], yerr=stat["std"], capsize=3, color=plots.colour(m), hatch=hatch[group],
+               edgecolor="white")
 ax.set_xticks([0.5, 3.1], synthetic.modality_names)
-ax.set_ylabel("mean contribution φ")
+ax.set_xlabel("modality")
+ax.set_ylabel("mean sample Shapley value φ\n(share of one right answer)")
 ax.set_title(f"synthetic (baseline, {len(SEEDS)} seeds)")
-ax.legend(fontsize=8)
 for ax, (title, frame, masks) in zip(axes[1:], [
         ("synthetic, audio φ per sample (seed %d)" % SEEDS[0], phi0["audio"],
          {"clean": ~corrupted_test.numpy(), "corrupted audio": corrupted_test.numpy()}),
@@ -143,17 +156,21 @@ for ax, (title, frame, masks) in zip(axes[1:], [
     if frame is not None:
         for j, (group, mask) in enumerate(masks.items()):
             share = [(frame[mask] == v).mean() for v in values]
-            ax.bar(np.arange(5) + (j - 0.5) * 0.4, share, 0.4, color=f"C{j}", label=group)
+            ax.bar(np.arange(5) + (j - 0.5) * 0.4, share, 0.4, color=plots.colour("audio"), hatch=hatch[group],
+                   edgecolor="white")
     else:
         for j, m in enumerate(mfeat.modality_names):
             share = [(phi_mfeat[m] == v).mean() for v in values]
-            ax.bar(np.arange(5) + (j - 0.5) * 0.4, share, 0.4, color=f"C{j + 2}", label=m)
+            ax.bar(np.arange(5) + (j - 0.5) * 0.4, share, 0.4, color=plots.colour(m))
     ax.set_xticks(range(5), [str(v) for v in values])
-    ax.set_xlabel("φ")
+    ax.set_xlabel("sample Shapley value φ")
     ax.set_ylabel("share of test samples")
     ax.set_title(title)
-    ax.legend(fontsize=8)
 fig.tight_layout()
+fig.legend(handles=[Patch(color="0.45", label="clean samples"),
+                    Patch(facecolor="0.45", edgecolor="white", hatch="//", label="samples with corrupted audio"),
+                    *[Patch(color=plots.colour(m), label=f"{m} (mfeat view)") for m in mfeat.modality_names]],
+           loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False);
 
 # %% [markdown]
 # On the clean synthetic samples audio's contribution is close to 1.5 (it carries the
@@ -250,12 +267,12 @@ table["test_acc_weak"] = [getattr(r, f"test_acc_{WEAK[r.dataset]}") for r in tab
 summarize(table, ["test_acc", "test_acc_weak", "acc_corrupted", "imbalance", "seconds"])
 
 # %%
-fig = bars(table, ["test_acc", "test_acc_weak", "acc_corrupted"],
+fig = bars(table, ["test_acc", "test_acc_weak", "acc_corrupted"], n_classes=n_classes,
            title=f"data-input resampling vs baseline (mean ± std over {len(SEEDS)} seeds)")
 
 # %%
 fig = curves({label: [runs["synthetic", label, s].history for s in SEEDS] for label in VARIANTS},
-             ["resampled_audio", "resampled_visual", "val_acc_visual"], ylabel="",
+             ["resampled_audio", "resampled_visual", "val_acc_visual"], n_classes=synthetic.n_classes,
              title="synthetic: audio-only and visual-only copies per training sample and epoch; "
                    "visual slice (val accuracy)")
 
