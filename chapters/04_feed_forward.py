@@ -1,6 +1,15 @@
 # %% [markdown]
 # # 04 · Feed-forward: alternating and balanced fusion
 
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 04` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
 # %% tags=["parameters"]
 # Parameters: everything a run of this chapter may change (papermill injects overrides
 # right after this cell; `python -m mmlib.course.book params 04` lists them).
@@ -33,8 +42,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.patches import Patch
 
 import mmlib.data
+from mmlib import plots
 from mmlib.course.book import record
 from mmlib.experiment import compare
 from mmlib.methods.amco import class_mask, mask_ratio
@@ -86,18 +97,23 @@ with evaluating(mla.model):
 weights = entropy_fusion_weights(unimodal)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
 for m in synthetic.modality_names:
-    axes[0].plot(mla.history[f"loss_{m}"], label=f"loss of {m} step")
+    axes[0].plot(mla.history[f"loss_{m}"], label=f"loss of the {m} step", color=plots.colour(m))
 axes[0].set_xlabel("epoch")
+axes[0].set_ylabel("training loss (cross-entropy, nats)")
 axes[0].set_title("MLA: the alternating unimodal losses")
-axes[0].legend()
+plots.legend(axes[0])
 groups = {"clean": ~corrupted_test, "corrupted audio": corrupted_test}
+colours = [plots.colour(m) for m in synthetic.modality_names]
 for j, (group, mask) in enumerate(groups.items()):
     axes[1].bar(np.arange(2) + (j - 0.5) * 0.4, [weights[m][mask].mean().item() for m in synthetic.modality_names],
-                0.4, label=group)
+                0.4, color=colours, hatch="//" if j else None, edgecolor="white")
 axes[1].set_xticks(range(2), synthetic.modality_names)
-axes[1].set_ylabel("mean fusion weight (test)")
+axes[1].set_xlabel("modality")
+axes[1].set_ylabel("mean fusion weight on test\n(weights sum to 1)")
 axes[1].set_title("MLA: entropy weights by sample group")
-axes[1].legend()
+axes[1].legend(handles=[Patch(color="0.45", label="clean samples"),
+                        Patch(facecolor="0.45", edgecolor="white", hatch="//", label="samples with corrupted audio")],
+               loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
 fig.tight_layout()
 mla_weight_audio = {g: weights["audio"][mask].mean().item() for g, mask in groups.items()}
 
@@ -128,7 +144,7 @@ for s_audio, s_visual in [(10, 10), (20, 10), (40, 10), (10, 40)]:
 
 # %%
 fig = curves({"OPM": [runs["synthetic", "OPM", s].history for s in SEEDS]},
-             ["q_audio", "dropped_audio", "val_acc_visual"], ylabel="",
+             ["q_audio", "dropped_audio", "val_acc_visual"], n_classes=synthetic.n_classes,
              title="OPM on synthetic: drop probability, dropped share (executed steps), visual slice")
 
 # %% [markdown]
@@ -155,22 +171,23 @@ fig = curves({"OPM": [runs["synthetic", "OPM", s].history for s in SEEDS]},
 # %%
 amco = runs["synthetic", "AMCo", first]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
-axes[0].plot([mask_ratio(e, 5, 0.5) for e in range(EPOCHS)], label="p_t (schedule)")
-axes[0].plot(amco.history["mask_ratio"], "--", label="masked share of classes")
+axes[0].plot([mask_ratio(e, 5, 0.5) for e in range(EPOCHS)], color="0.55", label="$p_t$ (the schedule)")
+axes[0].plot(amco.history["mask_ratio"], "--", color="black", label="masked share of classes (measured)")
 axes[0].set_xlabel("epoch")
+axes[0].set_ylabel("share of classes masked")
 axes[0].set_title("AMCo: mask ratio")
-axes[0].legend(fontsize=8)
 for m in synthetic.modality_names:
-    axes[1].plot(amco.history[f"dependent_{m}"], label=m)
+    axes[1].plot(amco.history[f"dependent_{m}"], label=f"{m} is dependent", color=plots.colour(m))
 axes[1].set_xlabel("epoch")
+axes[1].set_ylabel("fraction of steps")
 axes[1].set_title("share of steps a modality is 'dependent'")
-axes[1].legend(fontsize=8)
 example = class_mask(12, synthetic.n_classes, int(0.5 * synthetic.n_classes), torch.Generator().manual_seed(0))
 axes[2].imshow(example.T, cmap="gray", vmin=0, vmax=1)
 axes[2].set_xlabel("sample")
 axes[2].set_ylabel("class")
 axes[2].set_title("a mask on audio's logits (black = masked)")
 fig.tight_layout()
+plots.figure_legend(fig);
 
 # %% [markdown]
 # The softmax share measures whose logits are *larger*, not whose are right. In the first
@@ -204,11 +221,11 @@ fig.tight_layout()
 # %%
 greedy_histories = {label: [runs["synthetic", label, s].history for s in SEEDS]
                     for label in ("MMTM (no re-balancing)", "Greedy")}
-fig = curves(greedy_histories, ["utilization_audio", "utilization_visual"], ylabel="",
+fig = curves(greedy_histories, ["utilization_audio", "utilization_visual"],
              title="Greedy on synthetic: conditional utilisation rates (val)")
-fig = curves(greedy_histories, ["rebalancing_audio", "rebalancing_visual"], ylabel="share of steps",
+fig = curves(greedy_histories, ["rebalancing_audio", "rebalancing_visual"],
              title="Greedy on synthetic: share of steps that re-balance each branch")
-fig = curves(greedy_histories, ["bdr_audio", "bdr_visual"], ylabel="log10 ratio",
+fig = curves(greedy_histories, ["bdr_audio", "bdr_visual"],
              title="conditional learning speed: BDR of each branch")
 
 # %% [markdown]
@@ -247,7 +264,7 @@ table["acc_corrupted"] = [corrupted_accuracy(runs[r.dataset, r.method, r.seed]) 
 summarize(table, ["test_acc", "test_acc_weak", "acc_corrupted", "imbalance", "seconds"])
 
 # %%
-fig = bars(table, ["test_acc", "test_acc_weak", "acc_corrupted"],
+fig = bars(table, ["test_acc", "test_acc_weak", "acc_corrupted"], n_classes={n: d.n_classes for n, d in DATA.items()},
            title=f"feed-forward methods, control and baseline (mean ± std over {len(SEEDS)} seeds)")
 
 # %% [markdown]
