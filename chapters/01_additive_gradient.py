@@ -1,6 +1,16 @@
 # %% [markdown]
 # # 01 · The additive gradient: why one modality wins
-#
+
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 01` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
+# %% [markdown]
 # Train a model on sound and image together and you would expect it to use both.
 # Often it does not: the modality that is quicker to learn takes over and the other
 # encoder learns far less than it would alone. This chapter shows *why*, in one line of
@@ -26,7 +36,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mmlib import theory
+from mmlib import plots, theory
 from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
@@ -168,23 +178,27 @@ audio_alone = run(data, GradientWatcher, modalities=["audio"], seed=SEED, epochs
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 epochs = np.arange(EPOCHS)
-axes[0].plot(epochs, joint["grad_audio"], label="audio encoder (joint)", color="tab:blue")
-axes[0].plot(epochs, joint["grad_visual"], label="visual encoder (joint)", color="tab:orange")
-axes[0].plot(epochs, visual_alone["grad_visual"], "--", label="visual encoder (alone)", color="tab:orange")
-axes[0].set(yscale="log", xlabel="epoch", ylabel="gradient norm", title="what each encoder receives")
-axes[1].plot(epochs, joint["shared_term"], label="joint", color="tab:green")
-axes[1].plot(epochs, visual_alone["shared_term"], "--", label="visual alone", color="tab:orange")
-axes[1].set(xlabel="epoch", ylabel="mean 1 - p(true class)", title="the shared term")
-axes[2].plot(epochs, joint["val_acc"], label="fused (joint)", color="tab:green")
-axes[2].plot(epochs, joint["val_acc_audio"], label="audio slice (joint)", color="tab:blue")
-axes[2].plot(epochs, joint["val_acc_visual"], label="visual slice (joint)", color="tab:orange")
-axes[2].plot(epochs, visual_alone["val_acc"], "--", label="visual alone", color="tab:orange")
-axes[2].plot(epochs, audio_alone["val_acc"], "--", label="audio alone", color="tab:blue")
-axes[2].set(xlabel="epoch", ylabel="validation accuracy", title="who learns what", ylim=(0, 1))
+audio, visual, fused = (plots.colour(name) for name in ("audio", "visual", "fused"))
+axes[0].plot(epochs, joint["grad_audio"], label="audio, joint model", color=audio)
+axes[0].plot(epochs, joint["grad_visual"], label="visual, joint model", color=visual)
+axes[0].plot(epochs, visual_alone["grad_visual"], "--", label="visual trained alone", color=visual)
+axes[0].set(yscale="log", xlabel="epoch", ylabel="gradient norm (L2, log scale)",
+            title="what each encoder receives")
+axes[1].plot(epochs, joint["shared_term"], label="fused, joint model", color=fused)
+axes[1].plot(epochs, visual_alone["shared_term"], "--", label="visual trained alone", color=visual)
+axes[1].set(xlabel="epoch", ylabel="shared factor 1 − p(true class)\n(mean over samples)", title="the shared term")
+axes[2].plot(epochs, joint["val_acc"], label="fused, joint model", color=fused)
+axes[2].plot(epochs, joint["val_acc_audio"], label="audio, joint model", color=audio)
+axes[2].plot(epochs, joint["val_acc_visual"], label="visual, joint model", color=visual)
+axes[2].plot(epochs, visual_alone["val_acc"], "--", label="visual trained alone", color=visual)
+axes[2].plot(epochs, audio_alone["val_acc"], "--", label="audio trained alone", color=audio)
+plots.chance_line(axes[2], data.n_classes)
+axes[2].set(xlabel="epoch", ylabel="validation accuracy (fraction correct)",
+            title="who learns what (joint: each modality's slice)", ylim=(0, 1))
 for ax in axes:
-    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
 fig.tight_layout()
+plots.figure_legend(fig);
 
 # %% [markdown]
 # Read the three panels left to right. The audio encoder gets large gradients first and
@@ -258,8 +272,10 @@ for noise in NOISE_LEVELS:
 print("visual slice test accuracy (seed", SEED, "):", {n: round(a, 3) for n, a in sweep_accuracy.items()})
 
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(NOISE_LEVELS, [np.mean(sweep[n]["visual"]) / np.mean(sweep[n]["audio"]) for n in NOISE_LEVELS], "o-")
-ax.set(xlabel="visual noise", ylabel="visual / audio gradient norm", title="the gradient split moves")
+ax.plot(NOISE_LEVELS, [np.mean(sweep[n]["visual"]) / np.mean(sweep[n]["audio"]) for n in NOISE_LEVELS], "o-",
+        color=plots.colour("visual"))
+ax.set(xlabel="visual noise (std of the added Gaussian noise)",
+       ylabel="visual / audio gradient norm\n(ratio of the means over epochs)", title="the gradient split moves")
 ax.grid(alpha=0.3)
 fig.tight_layout()
 
