@@ -1,6 +1,16 @@
 # %% [markdown]
 # # 02 · Diagnosing modality imbalance
-#
+
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 02` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
+# %% [markdown]
 # A jointly trained model reports one number, its fused accuracy, and that number can
 # look fine while one modality does all the work. Before any remedy, we need
 # instruments that say *which* modality the model relies on and *how much the weak
@@ -29,7 +39,10 @@ VIEWS = ["fac", "zer"]  # the mfeat views used as the two modalities (strong fir
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
+from mmlib import plots
 from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.experiment import compare
@@ -73,14 +86,16 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for ax, (name, (result, curve)) in zip(axes, first.items()):
     history = result.history
     epochs = np.arange(EPOCHS)
-    ax.plot(epochs, history["val_acc"], label="fused", color="black")
+    ax.plot(epochs, history["val_acc"], label="fused accuracy", color=plots.colour("fused"))
     for m in datasets[name].modality_names:
-        ax.plot(epochs, history[f"val_acc_{m}"], label=f"{m} slice")
-    ax.plot(epochs, curve, "--", label="imbalance (Shapley)", color="tab:red")
-    ax.set(title=name, xlabel="epoch", ylabel="validation", ylim=(0, 1.02))
-    ax.legend(fontsize=8)
+        ax.plot(epochs, history[f"val_acc_{m}"], label=f"accuracy of the {m} slice", color=plots.colour(m))
+    ax.plot(epochs, curve, ":", label="Shapley imbalance (0 = balanced)", color="black")
+    plots.chance_line(ax, datasets[name].n_classes)
+    ax.set(title=name, xlabel="epoch", ylabel="validation accuracy (fraction correct)\nand Shapley imbalance",
+           ylim=(0, 1.02))
     ax.grid(alpha=0.3)
 fig.tight_layout()
+plots.figure_legend(fig);
 
 # %% [markdown]
 # On both data sets the fused accuracy tracks the strong modality's slice, the weak
@@ -128,16 +143,22 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for ax, name in zip(axes, datasets):
     sub = {c: mean_std(table, c, by=("dataset", "modality")).loc[name] for c in columns}
     x = np.arange(len(sub["joint probe"]))
-    for offset, column, color in [(-0.2, "joint probe", "tab:purple"), (0.2, "alone probe", "tab:gray")]:
-        ax.bar(x + offset, sub[column]["mean"], 0.4, yerr=sub[column]["std"], capsize=3,
-               label=column, color=color)
-    ax.scatter(x - 0.2, sub["joint slice acc"]["mean"], marker="_", s=400, color="black",
-               label="joint slice acc", zorder=3)
+    colours = [plots.colour(m) for m in sub["joint probe"].index]
+    ax.bar(x - 0.2, sub["joint probe"]["mean"], 0.4, yerr=sub["joint probe"]["std"], capsize=3, color=colours)
+    ax.bar(x + 0.2, sub["alone probe"]["mean"], 0.4, yerr=sub["alone probe"]["std"], capsize=3, color="white",
+           edgecolor=colours, hatch="//")
+    ax.scatter(x - 0.2, sub["joint slice acc"]["mean"], marker="_", s=400, color="black", zorder=3)
+    plots.chance_line(ax, datasets[name].n_classes)
     ax.set_xticks(x, sub["joint probe"].index)
-    ax.set(title=f"{name}: what each encoder knows", ylabel="test accuracy", ylim=(0, 1.05))
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set(title=f"{name}: what each encoder knows", xlabel="modality",
+           ylabel="test accuracy (fraction correct)", ylim=(0, 1.05))
     ax.grid(axis="y", alpha=0.3)
 fig.tight_layout()
+fig.legend(handles=[Patch(color="0.45", label="linear probe, encoder of the joint model"),
+                    Patch(facecolor="white", edgecolor="0.45", hatch="//", label="linear probe, encoder trained alone"),
+                    Line2D([], [], color="black", marker="_", ms=14, ls="", label="its slice of the joint head"),
+                    Line2D([], [], color=plots.PALETTE["chance"], ls="--", label="chance")],
+           loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False);
 
 # %% [markdown]
 # Two different stories come out of the probes:
