@@ -12,7 +12,17 @@
 
 # %% [markdown]
 # # 09 · Imbalance in multimodal language models: does the text take over? (LoRA vs MokA)
-#
+
+# %% [markdown]
+# **How to run this notebook.** In JupyterLab (`make lab` in the repository root) open this
+# `.ipynb`, or right-click its `.py` twin → *Open With → Jupytext Notebook*; then *Run → Run All
+# Cells*. The first code cell (tagged `parameters`) holds everything a run may change;
+# `.venv/bin/python -m mmlib.course.book params 09` lists those parameters with their types and
+# defaults. A cell marked `# NBVAL_CHECK_OUTPUT` has its printed output compared with the
+# committed one by nbval in CI, so it prints only seeded, rounded numbers that are the same on
+# any machine.
+
+# %% [markdown]
 # A multimodal large language model (MLLM) is a pre-trained language model that is
 # *shown* other modalities: an encoder and a projector turn an image or a sound into a
 # few "visual tokens" placed before the text prompt. The language model is then
@@ -52,7 +62,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmlib import mllm
+from mmlib import mllm, plots
 from mmlib.course.book import record
 from mmlib.data import load
 from mmlib.results import adjust, paired_difference, summarize
@@ -228,27 +238,39 @@ summarize(table, [c for c in columns if c in table], digits=2)
 # %%
 means = table.groupby("method", sort=False).mean(numeric_only=True)
 stds = table.groupby("method", sort=False).std(numeric_only=True)
-fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
-shown = ["acc", "acc_hint_right", "acc_hint_wrong", "acc_no_visual", "acc_text_path", "acc_visual_path"]
+fig, axes = plt.subplots(1, 2, figsize=(14, 3.8))
+shown = {"acc": "all\nquestions", "acc_hint_right": "hint\nright", "acc_hint_wrong": "hint\nwrong",
+         "acc_no_visual": "image\nremoved", "acc_text_path": "update on\ntext only",
+         "acc_visual_path": "update on\nimage only"}
 methods = list(adapted.method.unique())
+method_colours = dict(zip(methods, plots.OTHER_COLOURS))
 width = 0.8 / len(methods)
 for i, method in enumerate(methods):
-    axes[0].bar(np.arange(len(shown)) + i * width, means.loc[method, shown], width, yerr=stds.loc[method, shown],
-                label=method, capsize=3)
-axes[0].set_xticks(np.arange(len(shown)) + width * (len(methods) - 1) / 2, shown, rotation=15)
-axes[0].axhline(hint_acc["test"], ls=":", color="gray", label=f"hint alone ({hint_acc['test']:.3f}, measured)")
-axes[0].axhline(means.loc["image only", "acc"], ls="--", color="tab:olive", label="image alone")
+    axes[0].bar(np.arange(len(shown)) + i * width, means.loc[method, list(shown)], width,
+                yerr=stds.loc[method, list(shown)], label=method, capsize=3, color=method_colours[method])
+axes[0].set_xticks(np.arange(len(shown)) + width * (len(methods) - 1) / 2, list(shown.values()), fontsize=8)
+axes[0].axhline(hint_acc["test"], ls=":", color=plots.colour("text"),
+                label=f"hint alone ({hint_acc['test']:.3f}, measured)")
+axes[0].axhline(means.loc["image only", "acc"], ls="--", color=plots.colour("image"), label="image alone")
 axes[0].axhline(means.loc["rational combiner", "acc"], ls="-.", color="k", label="rational combiner")
-axes[0].set_ylim(0.3, 1); axes[0].set_title("test accuracy (mean ± std over seeds)"); axes[0].legend(fontsize=7)
+plots.chance_line(axes[0], 2, label="chance (one of two options)")
+axes[0].set_ylim(0.3, 1)
+axes[0].set_ylabel("test accuracy (fraction correct)")
+axes[0].set_title(f"test accuracy on each group of questions (mean ± std, {len(SEEDS)} seeds)", fontsize=10)
+plots.legend(axes[0])
 rows = methods + ["image only", "rational combiner"]
 x = np.arange(len(rows))
 for j, (column, name) in enumerate([("follows_hint", f"hint as trained (right {hint_acc['test']:.0%})"),
                                     ("random_hint_follows_hint", "uninformative hint")]):
     axes[1].bar(x + (j - 0.5) * 0.4, means.loc[rows, column], 0.4, yerr=stds.loc[rows, column], capsize=3,
-                label=name)
+                label=name, color=plots.colour("text"), hatch="//" if j else None, edgecolor="white")
+plots.chance_line(axes[1], 2, label="chance (one of two options)")
 axes[1].set_xticks(x, rows, rotation=15)
-axes[1].set_ylim(0.4, 0.9); axes[1].set_title("answers that follow the hint"); axes[1].legend(fontsize=7)
-plt.tight_layout(); plt.show()
+axes[1].set_ylim(0.4, 0.9)
+axes[1].set_ylabel("fraction of test answers\nthat follow the hint")
+axes[1].set_title("answers that follow the hint", fontsize=10)
+plots.legend(axes[1])
+fig.tight_layout(); plt.show()
 
 # %% [markdown]
 # ## 5. Check
