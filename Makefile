@@ -30,9 +30,9 @@ TEST_OUT := _build/test
 # Progress bars off in unattended runs (mmlib's tqdm bars read MMLIB_PROGRESS; 0 = off).
 book test test-unit test-chapters test-nbval refresh-notebooks nbval: export MMLIB_PROGRESS = 0
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-cluster.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-cluster.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

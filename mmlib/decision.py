@@ -270,7 +270,7 @@ def fit_class_weights(logits: Logits, labels: Tensor, balance: float = 1.0, step
     names = _check(logits)
     z = {m: v.detach().float() for m, v in logits.items()}
     target = class_capabilities(z, labels)
-    alpha = torch.zeros(len(names), next(iter(z.values())).shape[1], requires_grad=True)
+    alpha = torch.zeros(len(names), next(iter(z.values())).shape[1], device=labels.device, requires_grad=True)
     optimizer = torch.optim.Adam([alpha], lr=lr)
     for _ in range(steps):
         weights = alpha.softmax(0)

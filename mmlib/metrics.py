@@ -177,7 +177,7 @@ def shapley_contributions(model: MultimodalModel, data: MultimodalDataset, split
 
     def value(subset: frozenset[str]) -> float | Tensor:
         if per_sample and not subset:
-            return torch.zeros(len(labels))
+            return torch.zeros(len(labels), device=labels.device)
         correct = (subset_output(model, output.features, subset).fused.argmax(1) == labels).float()
         return correct if per_sample else correct.mean().item()
 

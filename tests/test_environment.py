@@ -8,14 +8,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def requirement_pins() -> dict[str, str]:
+def requirement_pins(files: tuple[str, ...] = ("requirements.txt", "requirements-cluster.txt")) -> dict[str, str]:
+    """Exact pins of the pip files: the course's requirements and the optional cluster extra."""
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, sep, version = line.partition("==")
-            assert sep and re.fullmatch(r"[\w.]+", version.strip()), f"not an exact pin: {line!r}"
-            pins[name.strip().lower()] = version.strip()
+    for file in files:
+        for line in (ROOT / file).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                name, sep, version = line.partition("==")
+                assert sep and re.fullmatch(r"[\w.]+", version.strip()), f"{file}: not an exact pin: {line!r}"
+                pins[name.strip().lower()] = version.strip()
     return pins
 
 
@@ -61,3 +63,11 @@ def test_the_book_renderer_and_the_browser_check_are_pinned():
     pins = requirement_pins()
     for name in ("sphinx", "myst-nb", "sphinx-book-theme", "django-static-mathjax", "playwright"):
         assert name in pins, f"requirements.txt lacks a pin for {name} (the HTML book needs it)"
+
+
+def test_cluster_extra_is_exact_pins_apart_from_the_course():
+    """The Dask extra stays optional: its own file, nothing the course's default path needs."""
+    cluster = requirement_pins(("requirements-cluster.txt",))
+    assert set(cluster) == {"dask", "distributed"}
+    assert not set(cluster) & set(requirement_pins(("requirements.txt",)))
+    assert "requirements-cluster.txt" in (ROOT / "Makefile").read_text(), "make setup must install the cluster extra"
