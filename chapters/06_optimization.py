@@ -191,7 +191,7 @@ plt.show()
 # %%
 pmr_run = run(syn, "pmr", seed=MECHANISM_SEED, epochs=EPOCHS, progress=False)
 hp = pmr_run.history
-fig, ax = plt.subplots(figsize=(5.5, 3.0))
+fig, ax = plt.subplots(figsize=(8.5, 3.0))
 for m in syn.modality_names:
     ax.plot(hp[f"proto_acc_{m}"], label=f"prototype accuracy, {m}", color=plots.colour(m))
     ax.plot(hp[f"pce_on_{m}"], ls=":", label=f"share of batches with PCE on {m}", color=plots.colour(m))
