@@ -28,6 +28,7 @@ from torch import Tensor
 
 from .decision import calibrate, decision_shares, per_class_accuracy, weighted_logits
 from .metrics import accuracy
+from .plots import OTHER_COLOURS, chance_line, colour, legend
 from .theory import shared_term_size
 
 INTERACTIVE_NOTE = "Static figure at the default settings ({settings}); run this cell in JupyterLab to move the sliders."
@@ -106,6 +107,14 @@ def explorer(render: Callable[..., Figure], **controls: widgets.ValueWidget) -> 
     return Explorer([*controls.values(), out], static, note)
 
 
+def _colour_of(name: str, index: int = 0) -> str:
+    """The course's colour of a modality; a name it has none for gets ``OTHER_COLOURS[index]`` (cycled)."""
+    try:
+        return colour(name)
+    except KeyError:
+        return OTHER_COLOURS[index % len(OTHER_COLOURS)]
+
+
 # -- chapter 1: the shared gradient term ------------------------------------------------------------
 
 def render_shared_term(audio_margin: float, visual_margin: float, n_classes: int = 6) -> Figure:
@@ -117,9 +126,9 @@ def render_shared_term(audio_margin: float, visual_margin: float, n_classes: int
     }
     sizes = [shared_term_size(margins, n_classes) for margins in cases.values()]
     fig, ax = plt.subplots(figsize=(5, 2.8))
-    ax.bar(list(cases), sizes, color=["tab:blue", "tab:orange", "tab:green"])
+    ax.bar(list(cases), sizes, color=[colour("audio"), colour("visual"), colour("fused")])
     ax.set_ylim(0, 1)
-    ax.set_ylabel("1 - p(true class)")
+    ax.set_ylabel("shared factor 1 − p(true class)")
     ax.set_title("gradient every encoder receives is scaled by this")
     for i, s in enumerate(sizes):
         ax.text(i, s + 0.02, f"{s:.2f}", ha="center")
@@ -138,23 +147,23 @@ def shared_term_explorer(n_classes: int = 6) -> Explorer:
 # -- chapter 1: a sweep over one modality's informativeness --------------------------------------
 
 def render_sweep(curves: Mapping[float, Mapping[str, Sequence[float]]], noise: float,
-                 ylabel: str = "gradient norm") -> Figure:
+                 ylabel: str = "gradient norm (L2, log scale)") -> Figure:
     """Per-modality curves recorded at one noise level of a sweep (``curves[noise][modality]``)."""
     if noise not in curves:
         raise KeyError(f"no run at noise {noise}; recorded levels: {sorted(curves)}")
     fig, ax = plt.subplots(figsize=(5, 3))
-    for modality, values in curves[noise].items():
-        ax.plot(np.arange(len(values)), values, label=modality)
+    for i, (modality, values) in enumerate(curves[noise].items()):
+        ax.plot(np.arange(len(values)), values, label=modality, color=_colour_of(modality, i))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.set_title(f"visual noise = {noise}")
-    ax.legend()
+    legend(ax)
     fig.tight_layout()
     return fig
 
 
-def sweep_explorer(curves: Mapping[float, Mapping[str, Sequence[float]]], ylabel: str = "gradient norm"
+def sweep_explorer(curves: Mapping[float, Mapping[str, Sequence[float]]], ylabel: str = "gradient norm (L2, log scale)"
                    ) -> Explorer:
     """A slider over the recorded noise levels of a sweep, redrawing :func:`render_sweep`."""
     levels = sorted(curves)
@@ -192,12 +201,17 @@ def render_weights(logits: Mapping[str, Tensor], labels: Tensor, weights: Mappin
     n_classes = len(state["per_class"])
     classes = list(classes) if classes is not None else [str(c) for c in range(n_classes)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 2]})
-    left.bar(list(state["shares"]), list(state["shares"].values()), color="tab:gray")
+    left.bar(list(state["shares"]), list(state["shares"].values()),
+             color=[_colour_of(m, i) for i, m in enumerate(state["shares"])])
     left.set_ylim(0, 1)
+    left.set_ylabel("decision share (fraction)")
     left.set_title(f"decision share (fused acc {state['accuracy']:.3f})")
-    right.bar(classes, state["per_class"].tolist(), color="tab:blue")
+    right.bar(classes, state["per_class"].tolist(), color=colour("fused"))
+    chance_line(right, n_classes)
     right.set_ylim(0, 1)
-    right.set_title("per-class accuracy")
+    right.set_ylabel("accuracy (fraction correct)")
+    right.set_title("per-class accuracy of the weighted decision")
+    legend(right)
     right.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     return fig

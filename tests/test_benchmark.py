@@ -422,6 +422,18 @@ def test_library_hash_reads_the_library_but_not_the_course_tooling():
     names = {path.relative_to(Path(mmlib.__file__).parent).as_posix() for path in library_sources()}
     assert {"train.py", "methods/base.py", "methods/ogm.py", "benchmark/keys.py", "data/dataset.py"} <= names
     assert not any(name.startswith("course/") for name in names)
+    assert not {"plots.py", "widgets.py"} & names
+
+
+def test_no_hashed_module_imports_the_presentation_modules():
+    """Leaving plots/widgets out of the run key is sound only while nothing a run executes imports them."""
+    import re
+    from mmlib.benchmark.keys import library_sources
+
+    pattern = re.compile(r"^\s*(from\s+(mmlib|\.+)\s*import\s+.*\b(plots|widgets)\b|from\s+(mmlib)?\.*(plots|widgets)\s+import"
+                         r"|import\s+mmlib\.(plots|widgets))", re.M)
+    offenders = [path.name for path in library_sources() if pattern.search(path.read_text())]
+    assert offenders == []
 
 
 def test_counted_work_counts_steps_and_backward_passes_and_restores_torch():

@@ -60,6 +60,21 @@ def test_render_weights_draws_the_pure_state(two_modalities):
     assert [b.get_height() for b in shares.patches] == pytest.approx(list(state["shares"].values()))
     assert [b.get_height() for b in per_class.patches] == pytest.approx(state["per_class"].tolist())
     assert f"{state['accuracy']:.3f}" in shares.get_title()
+    chance = [line for line in per_class.get_lines() if line.get_label() == "chance"]
+    assert len(chance) == 1 and chance[0].get_ydata()[0] == pytest.approx(1 / 3)
+
+
+def test_widgets_draw_in_the_course_colours():
+    """Modalities in their palette colours (an unnamed one in the course's other colours), fused in its own."""
+    from matplotlib.colors import to_hex
+
+    from mmlib.plots import OTHER_COLOURS, colour
+    from mmlib.widgets import render_shared_term, render_sweep
+    bars = render_shared_term(4.0, 0.5).axes[0].patches
+    assert [to_hex(b.get_facecolor()) for b in bars] == [colour("audio").lower(), colour("visual").lower(),
+                                                          colour("fused").lower()]
+    lines = render_sweep({1.0: {"audio": [1.0, 0.5], "odd": [2.0, 1.0]}}, 1.0).axes[0].get_lines()
+    assert [to_hex(line.get_color()) for line in lines] == [colour("audio").lower(), OTHER_COLOURS[1].lower()]
 
 
 def test_weight_explorer_widget_headless(two_modalities):

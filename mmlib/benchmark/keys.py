@@ -41,17 +41,24 @@ def _source_hash(paths: Iterable[Path]) -> str:
 _LIBRARY_HASH: list[str] = []
 
 
+#: Modules that draw and train nothing (no module a run imports reads them; a test checks it):
+#: restyling a figure must not make chapter 07 retrain every run.
+PRESENTATION = ("plots.py", "widgets.py")
+
+
 def library_sources() -> list[Path]:
-    """The files :func:`library_hash` reads: every ``.py`` under ``mmlib/`` but ``mmlib/course/``."""
+    """The files :func:`library_hash` reads: every ``.py`` under ``mmlib/`` but ``mmlib/course/``
+    and the presentation modules (:data:`PRESENTATION`)."""
     root = Path(__file__).parent.parent  # mmlib/
-    return [path for path in sorted(root.rglob("*.py")) if path.relative_to(root).parts[0] != "course"]
+    return [path for path in sorted(root.rglob("*.py"))
+            if path.relative_to(root).parts[0] != "course" and path.relative_to(root).as_posix() not in PRESENTATION]
 
 
 def library_hash() -> str:
     """A short hash of mmlib's source files: a result is reused only if the code that made it is unchanged.
 
     Every ``.py`` under ``mmlib/`` counts, this package included, except the course tooling
-    (``mmlib/course/``: book runner and grader), which trains nothing. Read once per process
+    (``mmlib/course/``: book runner and grader) and the figures and widgets, which train nothing. Read once per process
     (the code this process runs is the code it imported), so the runs of one benchmark, and
     of its worker processes, all carry the same hash.
     """
