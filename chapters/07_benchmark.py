@@ -57,6 +57,8 @@ SEEDS = [0, 1, 2]  # one run per seed; tables show mean ± std over them (the ru
 EXTRA_SEEDS = [3, 4]  # more seeds for the rows the conclusions rest on (below); [] for none
 EXTRA_SEED_METHODS = ["baseline", "multitask", "mmpareto", "inforeg", "mla", "mbsd", "amco"]  # those rows
 EPOCHS = 20  # epochs of every run (as chapters 03 and 04; 05 and 06 train 15 to fit more arms in their budgets)
+ENCODER = "auto"  # "auto": each modality's small default encoder; "resnet18": ResNet-18 (the real-data profiles)
+FEATURE_DIM = 32  # width of each encoder's features (512 with ResNet-18, as the authors)
 METHODS = []  # registered method names to compare; empty means every registered method
 WORKERS = 2  # processes training runs in parallel (2 on a 2-core laptop)
 DATA_ROOT = ""  # folder of CREMA-D or Kinetics-Sounds (data/README.md), relative to the course root
@@ -122,12 +124,14 @@ print({family: members for family, members in mmlib.methods.by_family().items() 
 # %%
 trained_now = []
 started = time.perf_counter()
-table = benchmark(data, methods, SEEDS, out=out, workers=WORKERS, epochs=EPOCHS, on_row=trained_now.append)
+table = benchmark(data, methods, SEEDS, out=out, workers=WORKERS, epochs=EPOCHS, encoder=ENCODER,
+                  feature_dim=FEATURE_DIM, on_row=trained_now.append)
 extra_seeds = [s for s in EXTRA_SEEDS if s not in SEEDS]
 extra_methods = [m for m in EXTRA_SEED_METHODS if m in methods]
 if extra_seeds and extra_methods:
     extra = benchmark(data, extra_methods, extra_seeds, out=out.with_name(f"{out.stem}_extra_seeds.csv"),
-                      workers=WORKERS, epochs=EPOCHS, on_row=trained_now.append)
+                      workers=WORKERS, epochs=EPOCHS, encoder=ENCODER, feature_dim=FEATURE_DIM,
+                      on_row=trained_now.append)
     table = pd.concat([table, extra], ignore_index=True)
 wall = time.perf_counter() - started
 na = sorted(set(table.loc[table["status"] == "n/a", "method"]))
