@@ -109,8 +109,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -125,6 +126,8 @@ if TYPE_CHECKING:
 TEXT, VISUAL = 0, 1
 N_WORDS = 8
 SPECIALS = ("<bos>", "<opt>", "<ans>")
+GROUPS = ("image", "hint")  # the token groups of the prompt that carry evidence (see group_positions)
+HINT_INDEX = 1  # the hint word's index in the prompt <bos> w <opt> c_i c_j <ans>
 
 
 # -- vocabulary and data ---------------------------------------------------------------------------
@@ -212,6 +215,21 @@ def build_task(data: MultimodalDataset, modality: str = "visual", hint: float = 
                           dict(data.splits), vocab, hint)
 
 
+def group_positions(n_visual: int, text_length: int) -> dict[str, Tensor]:
+    """Bool masks ``(S,)``, ``S = n_visual + text_length``, of the token groups in the MLLM's sequence.
+
+    ``image``: the ``n_visual`` visual tokens (first); ``hint``: the hint word (prompt index
+    :data:`HINT_INDEX`); ``question``: every other prompt token (``<bos> <opt> c_i c_j <ans>``),
+    which Fork-Merge Decoding keeps in both branches. The three masks partition the sequence.
+    """
+    if n_visual < 0 or text_length <= HINT_INDEX:
+        raise ValueError(f"need n_visual >= 0 and a prompt longer than {HINT_INDEX}, got {n_visual}, {text_length}")
+    s = n_visual + text_length
+    image = torch.arange(s) < n_visual
+    hint = torch.arange(s) == n_visual + HINT_INDEX
+    return {"image": image, "hint": hint, "question": ~image & ~hint}
+
+
 # -- the low-rank pieces (pure) -------------------------------------------------------------------
 
 def lora_delta(x: Tensor, a: Tensor, b: Tensor, scale: float) -> Tensor:
@@ -277,15 +295,16 @@ def visual_to_text_attention(codes: Tensor, modality_ids: Tensor, question: Tens
 
 
 def text_to_modality_attention(codes: Tensor, modality_ids: Tensor, text_id: int = TEXT,
-                               weight: float = 1.0) -> Tensor:
+                               weight: float = 1.0, visible: Tensor | None = None) -> Tensor:
     """The reverse direction (``direction="text_queries_visual"``): text codes gather the other modalities' codes.
 
     ``r_i <- r_i + weight * sum_{j non-text} softmax_j(r_i . r_j / sqrt(r)) r_j`` for every
     text token ``i``; non-text tokens are unchanged. A sample without non-text tokens is
-    unchanged.
+    unchanged. ``visible`` (bool ``(N, S)``, optional) removes the hidden tokens from the keys.
     """
     is_text = modality_ids == text_id
-    return low_rank_cross_attention(codes, is_text, ~is_text, weight)
+    keys = ~is_text if visible is None else ~is_text & visible
+    return low_rank_cross_attention(codes, is_text, keys, weight)
 
 
 # -- the language model ---------------------------------------------------------------------------
@@ -297,6 +316,7 @@ class TokenContext:
         self.modality_ids: Tensor | None = None
         self.question: Tensor | None = None  # bool (N, S): the question's text tokens (the keys of MokA's attention)
         self.adapted: set[int] | None = None  # None: every modality gets the low-rank update
+        self.visible: Tensor | None = None  # bool (N, S): tokens hidden from attention (masking); None: all seen
 
 
 class LowRankAdapter(nn.Module):
@@ -330,10 +350,13 @@ class LowRankAdapter(nn.Module):
             raise RuntimeError("the adapter needs the token modalities: call TinyMLLM, not the bare layer")
         if self.multimodal:
             codes = self.scale * modality_low_rank(x, ids, self.a)  # scaled before the attention, as theirs
+            visible, question = self.context.visible, self.context.question
+            if visible is not None:  # a hidden token is no key of the low-rank attention either
+                question = (ids == TEXT if question is None else question) & visible
             if self.cross_attention and self.direction == "visual_queries_text":
-                codes = visual_to_text_attention(codes, ids, self.context.question, self.weight)
+                codes = visual_to_text_attention(codes, ids, question, self.weight)
             elif self.cross_attention:
-                codes = text_to_modality_attention(codes, ids, weight=self.weight)
+                codes = text_to_modality_attention(codes, ids, weight=self.weight, visible=visible)
             delta = codes @ self.b.T
         else:
             delta = lora_delta(x, self.a[0], self.b, self.scale)
@@ -354,12 +377,22 @@ class CausalSelfAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
         self.last_weights: Tensor | None = None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, visible: Tensor | None = None) -> Tensor:
+        """Causal attention; ``visible`` (bool ``(N, S)``, optional) hides the keys marked False.
+
+        A hidden position is read by no other position; it still reads itself (and the
+        visible positions before it), so its own state stays finite. ``None``: every key.
+        """
         n, s, d = x.shape
         split = lambda t: t.view(n, s, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)
         causal = torch.ones(s, s, dtype=torch.bool, device=x.device).tril()
+        if visible is not None:
+            if visible.shape != (n, s):
+                raise ValueError(f"visible {tuple(visible.shape)} must be (N, S) = {(n, s)}")
+            eye = torch.eye(s, dtype=torch.bool, device=x.device)
+            causal = (causal & visible[:, None, None, :]) | eye  # (N, 1, S, S), broadcast over heads
         weights = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
         self.last_weights = weights.detach().mean(dim=1)  # (N, S, S), averaged over heads
         return self.o((weights @ v).transpose(1, 2).reshape(n, s, d))
@@ -372,8 +405,8 @@ class Block(nn.Module):
         self.attention = CausalSelfAttention(dim, heads)
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attention(self.norm1(x))
+    def forward(self, x: Tensor, visible: Tensor | None = None) -> Tensor:
+        x = x + self.attention(self.norm1(x), visible)
         return x + self.mlp(self.norm2(x))
 
 
@@ -388,21 +421,38 @@ class TinyLM(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.unembed = nn.Linear(dim, vocab_size, bias=False)
 
+    def embed_tokens(self, text: Tensor, prefix: Tensor | None = None) -> Tensor:
+        """The input hidden states ``(N, P + L, d)``: prefix embeddings, then the text's word + position embeddings."""
+        h = self.embed(text) + self.position[: text.shape[1]]
+        return h if prefix is None else torch.cat([prefix, h], dim=1)
+
+    def run_blocks(self, h: Tensor, start: int = 0, stop: int | None = None, visible: Tensor | None = None
+                   ) -> Tensor:
+        """Hidden states after blocks ``start .. stop - 1`` (all by default), with optional key mask ``visible``."""
+        for block in self.blocks[start:stop]:
+            h = block(h, visible)
+        return h
+
+    def head(self, h: Tensor) -> Tensor:
+        """Next-token logits from hidden states: final LayerNorm, then the unembedding."""
+        return self.unembed(self.norm(h))
+
     def forward(self, text: Tensor, prefix: Tensor | None = None) -> Tensor:
         """Next-token logits ``(N, P + L, V)`` for text ``(N, L)`` after prefix embeddings ``(N, P, d)``."""
-        h = self.embed(text) + self.position[: text.shape[1]]
-        if prefix is not None:
-            h = torch.cat([prefix, h], dim=1)
-        for block in self.blocks:
-            h = block(h)
-        return self.unembed(self.norm(h))
+        return self.head(self.run_blocks(self.embed_tokens(text, prefix)))
 
 
 def pretrain(vocab: Vocabulary, steps: int = 300, batch_size: int = 128, lr: float = 3e-3, dim: int = 32,
-             seed: int = 0) -> tuple[TinyLM, list[float]]:
-    """Pre-train a :class:`TinyLM` on :func:`pretraining_text` (next-token loss); returns it and the losses."""
+             seed: int = 0, layers: int = 2) -> tuple[TinyLM, list[float]]:
+    """Pre-train a :class:`TinyLM` with ``layers`` blocks on :func:`pretraining_text` (next-token loss).
+
+    Returns the model and the losses. ``layers=4`` gives Fork-Merge Decoding
+    (:mod:`mmlib.forkmerge`) fork depths strictly between none and all.
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be a positive integer, got {layers}")
     torch.manual_seed(seed)
-    model = TinyLM(vocab.size, dim=dim)
+    model = TinyLM(vocab.size, dim=dim, layers=layers)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     text = pretraining_text(steps * batch_size, vocab.n_classes, seed)
     losses = []
@@ -450,12 +500,11 @@ class TinyMLLM(nn.Module):
                                              weight=weight)
                     setattr(block.attention, name, wrapped)
 
-    def sequence_logits(self, visual: Tensor | None, text: Tensor, question_length: int | None = None) -> Tensor:
-        """Next-token logits at every position, ``(N, P + L, V)``; ``visual=None`` drops the image.
+    def inputs(self, visual: Tensor | None, text: Tensor, question_length: int | None = None
+               ) -> tuple[Tensor, Tensor, Tensor]:
+        """The input hidden states ``(N, S, d)``, each position's modality id and the question mask ``(N, S)``.
 
-        The first ``question_length`` text tokens (default: all) are the question, the keys
-        of MokA's cross-attention; text after them (e.g. an answer fed back in) is never
-        read by an earlier position.
+        See :meth:`sequence_logits` for ``question_length``; run the blocks inside :meth:`tokens`.
         """
         n, length = text.shape
         q = length if question_length is None else question_length
@@ -470,11 +519,49 @@ class TinyMLLM(nn.Module):
         start = ids.shape[1] - length
         question = torch.zeros(ids.shape, dtype=torch.bool)
         question[:, start:start + q] = True
-        self.context.modality_ids, self.context.question = ids, question
+        return self.lm.embed_tokens(text, prefix), ids, question
+
+    @contextmanager
+    def tokens(self, ids: Tensor, question: Tensor, visible: Tensor | None = None) -> Iterator[None]:
+        """Tell the adapters the tokens' modalities, the question and the hidden tokens while blocks run."""
+        self.context.modality_ids, self.context.question, self.context.visible = ids, question, visible
         try:
-            return self.lm(text, prefix)
+            yield
         finally:
-            self.context.modality_ids, self.context.question = None, None
+            self.context.modality_ids, self.context.question, self.context.visible = None, None, None
+
+    def sequence_logits(self, visual: Tensor | None, text: Tensor, question_length: int | None = None) -> Tensor:
+        """Next-token logits at every position, ``(N, P + L, V)``; ``visual=None`` drops the image.
+
+        The first ``question_length`` text tokens (default: all) are the question, the keys
+        of MokA's cross-attention; text after them (e.g. an answer fed back in) is never
+        read by an earlier position.
+        """
+        h, ids, question = self.inputs(visual, text, question_length)
+        with self.tokens(ids, question):
+            return self.lm.head(self.lm.run_blocks(h))
+
+    def masked_logits(self, visual: Tensor, text: Tensor, keep: Iterable[str] = GROUPS) -> Tensor:
+        """Answer logits ``(N, V)`` with the token groups not in ``keep`` hidden at every layer.
+
+        A hidden group (:func:`group_positions`: ``image``, ``hint``) stays in the sequence,
+        at its position, but no other token attends to it (a key mask in every block, and
+        it is no key of MokA's low-rank attention either), so the answer is computed as if
+        it were absent while every other token keeps its position embedding. ``keep`` =
+        both groups is the ordinary forward.
+        """
+        keep = frozenset(keep)
+        unknown = sorted(keep - set(GROUPS))
+        if unknown:
+            raise KeyError(f"unknown token groups {unknown}; valid: {GROUPS}")
+        h, ids, question = self.inputs(visual, text)
+        positions = group_positions(visual.shape[1], text.shape[1])
+        visible = torch.ones(h.shape[1], dtype=torch.bool)
+        for name in set(GROUPS) - keep:
+            visible &= ~positions[name]
+        visible = visible.expand(h.shape[0], -1)
+        with self.tokens(ids, question, visible):
+            return self.lm.head(self.lm.run_blocks(h, visible=visible))[:, -1]
 
     def forward(self, visual: Tensor | None, text: Tensor) -> Tensor:
         """Logits of the token after the prompt (the answer), ``(N, V)``; ``visual=None`` drops the image."""
@@ -668,3 +755,81 @@ def compare_adapters(lm: TinyLM, task: MultimodalTask, adapters: Sequence[str] =
             rows.append({"dataset": dataset, "method": label or adapter, "seed": seed, **result.scores, **probed,
                          "seconds": result.seconds, "trainable": trainable_parameters(result.model)})
     return pd.DataFrame(rows)
+
+
+# -- modality contributions of the MLLM -----------------------------------------------------------
+
+VALUES = ("accuracy", "log_prob")
+
+
+def answer_value(logits: Tensor, labels: Tensor, value: str = "accuracy", n_classes: int | None = None) -> float:
+    """The value of answer logits ``(N, V)``: ``accuracy`` or ``log_prob``, averaged over the samples.
+
+    ``accuracy``: ``mean 1[argmax_{c < C} z_c = y]``, the argmax over the ``n_classes`` class
+    tokens (all ``V`` if ``None``) as :func:`evaluate` takes it. ``log_prob``: the answer
+    token's mean log-probability ``mean log softmax(z)_y`` over the whole vocabulary (minus
+    the answer loss).
+    """
+    if value not in VALUES:
+        raise KeyError(f"unknown value {value!r}; valid: {VALUES}")
+    if value == "accuracy":
+        return (logits[:, :n_classes].argmax(1) == labels).float().mean().item()
+    return torch.log_softmax(logits, dim=1).gather(1, labels[:, None]).mean().item()
+
+
+def token_group_shapley(answer_logits: Callable[[frozenset[str]], Tensor], labels: Tensor,
+                        groups: Sequence[str] = GROUPS, value: str = "accuracy",
+                        n_classes: int | None = None) -> dict[str, float]:
+    """Exact Shapley contribution of each token group to the answer's ``value``, by masking.
+
+    The game: the players are the token groups (default the image tokens and the hint
+    word), ``v(S)`` = :func:`answer_value` of ``answer_logits(S)``, the answer logits with
+    only the groups in ``S`` visible (the question is always there), and
+    ``phi_g = sum_{S subset of G \\ {g}} |S|! (n - |S| - 1)! / n! [v(S + {g}) - v(S)]``
+    (:func:`mmlib.metrics.shapley_values`, as chapter 02 computes it over modalities).
+    Efficiency: the contributions sum to ``v(all) - v(none)``. ``answer_logits`` is any
+    function of the visible groups (e.g. :meth:`TinyMLLM.masked_logits`), so hand-made
+    games test it.
+    """
+    from .metrics import shapley_values
+
+    if value not in VALUES:
+        raise KeyError(f"unknown value {value!r}; valid: {VALUES}")
+    return shapley_values(lambda keep: answer_value(answer_logits(keep), labels, value, n_classes), groups)
+
+
+@torch.no_grad()
+def modality_contributions(model: TinyMLLM, task: MultimodalTask, split: str = "test",
+                           value: str = "accuracy") -> dict[str, float]:
+    """:func:`token_group_shapley` of ``model`` on ``task``'s ``split``: the image's and the hint's contribution.
+
+    Masking is :meth:`TinyMLLM.masked_logits` (hidden from attention at every layer).
+    ``accuracy`` contributions sum to ``acc - acc(question only)``; ``log_prob`` ones to the
+    answer's log-probability gained over the question alone.
+    """
+    if split not in task.splits:
+        raise KeyError(f"unknown split {split!r}; valid: {sorted(task.splits)}")
+    idx = task.splits[split]
+    visual, text = task.visual[idx], task.text[idx]
+    with evaluating(model):
+        return token_group_shapley(lambda keep: model.masked_logits(visual, text, keep), task.labels[idx],
+                                   value=value, n_classes=task.vocab.n_classes)
+
+
+@torch.no_grad()
+def attention_shares(model: TinyMLLM, visual: Tensor, text: Tensor) -> dict[str, Tensor]:
+    """Share of the answer position's attention on each token group, per layer ``(L,)``.
+
+    ``share_g^l = mean_n sum_{j in g} a^l_{n, S-1, j}`` with ``a^l`` the softmax attention of
+    block ``l`` averaged over its heads, ``S - 1`` the last prompt token (``<ans>``, whose
+    output is the answer) and ``g`` in ``image``, ``hint``, ``question`` (the rest of the
+    prompt, the answer position itself included; :func:`group_positions`). The three
+    shares sum to 1 in every layer. Fork-Merge Decoding's authors (Jung et al., 2025,
+    Figure 1) read this at the *last* layer for the last question token; ``[-1]`` of each
+    tensor is that reading and ``.mean()`` the average over layers.
+    """
+    with evaluating(model):
+        model(visual, text)
+    positions = group_positions(visual.shape[1], text.shape[1])
+    rows = torch.stack([block.attention.last_weights[:, -1] for block in model.lm.blocks])  # (L, N, S)
+    return {name: rows[..., mask].sum(-1).mean(-1) for name, mask in positions.items()}

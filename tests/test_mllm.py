@@ -280,3 +280,131 @@ def test_compare_adapters_probes_and_label(small_task):
     assert table["method"].tolist() == ["lora_r2"]
     assert table.iloc[0]["again_acc"] == table.iloc[0]["acc"]  # the same test split, the same model
     assert table.iloc[0]["again_follows_hint"] == table.iloc[0]["follows_hint"]
+
+
+# -- masking and the modality-contribution measures -----------------------------------------------
+
+def _random_adapters(model: mllm.TinyMLLM, seed: int = 0) -> mllm.TinyMLLM:
+    """Give every adapter a non-zero B, so the low-rank paths (and MokA's attention) act."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, mllm.LowRankAdapter):
+                module.b.copy_(0.5 * torch.randn(module.b.shape, generator=generator))
+    return model.eval()
+
+
+def _model(task, adapter: str, layers: int = 2, seed: int = 0) -> mllm.TinyMLLM:
+    torch.manual_seed(seed)
+    lm = mllm.TinyLM(task.vocab.size, layers=layers)
+    return _random_adapters(mllm.TinyMLLM(lm, task.visual.shape[-1], task.visual.shape[1], adapter=adapter), seed)
+
+
+def test_group_positions_partition_the_sequence():
+    groups = mllm.group_positions(3, 6)
+    assert groups["image"].tolist() == [True] * 3 + [False] * 6
+    assert groups["hint"].nonzero().flatten().tolist() == [3 + mllm.HINT_INDEX]
+    assert torch.equal(groups["image"].long() + groups["hint"].long() + groups["question"].long(), torch.ones(9).long())
+    with pytest.raises(ValueError, match="prompt longer"):
+        mllm.group_positions(3, 1)
+
+
+@pytest.mark.parametrize("adapter", ["lora", "moka", "none"])
+def test_masked_logits_keep_all_is_the_forward_and_hiding_the_image_is_removing_it(small_task, adapter):
+    model = _model(small_task, adapter)
+    visual, text = small_task.visual[:20], small_task.text[:20]
+    with torch.no_grad():
+        full = model(visual, text)
+        assert torch.allclose(model.masked_logits(visual, text, mllm.GROUPS), full, atol=1e-6)
+        # the text keeps its positions whether the image is hidden or absent, so the two agree
+        assert torch.allclose(model.masked_logits(visual, text, {"hint"}), model(None, text), atol=1e-5)
+        assert not torch.allclose(model.masked_logits(visual, text, {"hint"}), full, atol=1e-3)
+
+
+@pytest.mark.parametrize("adapter", ["lora", "moka"])
+def test_a_hidden_hint_cannot_change_the_answer(small_task, adapter):
+    model = _model(small_task, adapter)
+    visual, text = small_task.visual[:20], small_task.text[:20]
+    other = text.clone()
+    other[:, mllm.HINT_INDEX] = small_task.vocab.word((other[:, mllm.HINT_INDEX] - small_task.vocab.n_classes + 1) % 8)
+    with torch.no_grad():
+        assert torch.allclose(model.masked_logits(visual, text, {"image"}), model.masked_logits(visual, other, {"image"}),
+                              atol=1e-6)  # MokA's visual codes no longer read the hidden hint either
+        assert not torch.allclose(model(visual, text), model(visual, other), atol=1e-3)  # control: visible, it acts
+    with pytest.raises(KeyError, match="valid"):
+        model.masked_logits(visual, text, {"audio"})
+
+
+def test_answer_value_hand_made():
+    logits = torch.tensor([[2.0, 0.0, 9.0], [0.0, 1.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    assert mllm.answer_value(logits, labels, "accuracy", n_classes=2) == 1.0  # token 2 is no class
+    assert mllm.answer_value(logits, labels, "accuracy") == 0.5
+    expected = (torch.log_softmax(logits, 1)[0, 0] + torch.log_softmax(logits, 1)[1, 1]) / 2
+    assert mllm.answer_value(logits, labels, "log_prob") == pytest.approx(expected.item())
+    with pytest.raises(KeyError, match="valid"):
+        mllm.answer_value(logits, labels, "f1")
+
+
+def test_token_group_shapley_hand_made_games():
+    labels = torch.tensor([0, 1, 0, 1])
+    right = torch.nn.functional.one_hot(labels, 2).float() * 5
+    wrong = right.flip(1)
+    only_image = lambda keep: right if "image" in keep else wrong  # noqa: E731
+    phi = mllm.token_group_shapley(only_image, labels)
+    assert phi == {"image": pytest.approx(1.0), "hint": pytest.approx(0.0)}
+    both_needed = lambda keep: right if keep == {"image", "hint"} else wrong  # noqa: E731
+    phi = mllm.token_group_shapley(both_needed, labels)
+    assert phi == {"image": pytest.approx(0.5), "hint": pytest.approx(0.5)}
+    lp = mllm.token_group_shapley(only_image, labels, value="log_prob")
+    gain = mllm.answer_value(right, labels, "log_prob") - mllm.answer_value(wrong, labels, "log_prob")
+    assert lp["image"] == pytest.approx(gain) and lp["hint"] == pytest.approx(0.0)
+    with pytest.raises(KeyError, match="valid"):
+        mllm.token_group_shapley(only_image, labels, value="auc")
+
+
+def test_modality_contributions_are_efficient_on_the_tiny_mllm(small_task):
+    model = _model(small_task, "moka")
+    idx = small_task.splits["test"]
+    visual, text, labels = small_task.visual[idx], small_task.text[idx], small_task.labels[idx]
+    for value in mllm.VALUES:
+        phi = mllm.modality_contributions(model, small_task, "test", value)
+        assert set(phi) == set(mllm.GROUPS)
+        with torch.no_grad():
+            v_all = mllm.answer_value(model(visual, text), labels, value, small_task.vocab.n_classes)
+            v_none = mllm.answer_value(model.masked_logits(visual, text, ()), labels, value, small_task.vocab.n_classes)
+        assert sum(phi.values()) == pytest.approx(v_all - v_none, abs=1e-6)
+    with pytest.raises(KeyError, match="valid"):
+        mllm.modality_contributions(model, small_task, "dev")
+
+
+def test_attention_shares_sum_to_one_and_match_the_visual_mass(small_task):
+    model = _model(small_task, "lora", layers=3)
+    visual, text = small_task.visual[:20], small_task.text[:20]
+    shares = mllm.attention_shares(model, visual, text)
+    assert set(shares) == {"image", "hint", "question"} and shares["image"].shape == (3,)
+    assert torch.allclose(sum(shares.values()), torch.ones(3), atol=1e-5)
+    with torch.no_grad():
+        model(visual, text)
+    assert torch.allclose(shares["image"], model.visual_attention_mass(visual), atol=1e-6)
+
+
+def test_attention_shares_of_uniform_attention_are_the_token_counts(small_task):
+    model = _model(small_task, "none")
+    with torch.no_grad():
+        for block in model.lm.blocks:  # q = 0: every score 0, the answer position attends uniformly
+            block.attention.q.weight.zero_()
+            block.attention.q.bias.zero_()
+    visual, text = small_task.visual[:5], small_task.text[:5]
+    p, s = visual.shape[1], visual.shape[1] + text.shape[1]
+    shares = mllm.attention_shares(model, visual, text)
+    for name, expected in (("image", p / s), ("hint", 1 / s), ("question", (s - p - 1) / s)):
+        assert torch.allclose(shares[name], torch.full((2,), expected), atol=1e-6)
+
+
+def test_pretrain_takes_the_number_of_layers():
+    lm, _ = mllm.pretrain(mllm.Vocabulary(6), steps=2, layers=4)
+    assert len(lm.blocks) == 4
+    assert len(mllm.pretrain(mllm.Vocabulary(6), steps=2)[0].blocks) == 2  # the default is unchanged
+    with pytest.raises(ValueError, match="positive"):
+        mllm.pretrain(mllm.Vocabulary(6), steps=2, layers=0)
