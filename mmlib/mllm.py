@@ -550,6 +550,8 @@ class TinyMLLM(nn.Module):
         it were absent while every other token keeps its position embedding. ``keep`` =
         both groups is the ordinary forward.
         """
+        if visual is None:
+            raise ValueError("masked_logits needs the visual tokens; hide the image with keep={'hint'}")
         keep = frozenset(keep)
         unknown = sorted(keep - set(GROUPS))
         if unknown:

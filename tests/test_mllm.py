@@ -333,6 +333,8 @@ def test_a_hidden_hint_cannot_change_the_answer(small_task, adapter):
         assert not torch.allclose(model(visual, text), model(visual, other), atol=1e-3)  # control: visible, it acts
     with pytest.raises(KeyError, match="valid"):
         model.masked_logits(visual, text, {"audio"})
+    with pytest.raises(ValueError, match="needs the visual tokens"):
+        model.masked_logits(None, text, {"hint"})
 
 
 def test_answer_value_hand_made():
