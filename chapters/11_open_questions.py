@@ -59,6 +59,8 @@ REMEDIES = ["mla", "mmpareto", "ogm_ge"]  # one registered method per remedy fam
 # (`mmlib.results`: paired t-test over seeds, Holm-corrected within each table, n stated).
 
 # %%
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -98,7 +100,7 @@ def mean_and_std(frame, column):
     return frame.groupby(["method", "visual_noise"])[column].agg(["mean", "std"])
 
 
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
 for ax, column in zip(axes, ["test_acc", "test_acc_visual", "imbalance"]):
     stats = mean_and_std(table, column)
     for method in METHODS:
@@ -108,7 +110,7 @@ for ax, column in zip(axes, ["test_acc", "test_acc_visual", "imbalance"]):
     ax.set_xscale("log")
     ax.set_xticks(VISUAL_NOISE, [f"{v:g}" for v in VISUAL_NOISE])
     ax.set_xlabel("visual noise (x signal amplitude; audio's is 1)")
-    ax.set_ylabel(plots.label(column, ["audio", "visual"]))
+    ax.set_ylabel(textwrap.fill(plots.label(column, ["audio", "visual"]), 34))
     if column != "imbalance":
         plots.chance_line(ax, N_CLASSES)
 axes[0].set_title("fused accuracy")
@@ -235,7 +237,7 @@ gaps = pd.DataFrame(gap_rows).set_index(["score", "dataset", "method"])
 gaps.round(3)
 
 # %%
-fig, axes = plt.subplots(1, len(levels), figsize=(3.3 * len(levels), 3.4), sharey=True)
+fig, axes = plt.subplots(1, len(levels), figsize=(3.3 * len(levels), 3.8), sharey=True)
 for ax, level in zip(axes, levels):
     for method in METHODS:
         runs = table[(table["dataset"] == level) & (table["method"] == method)]
@@ -245,8 +247,8 @@ for ax, level in zip(axes, levels):
     plots.chance_line(ax, N_CLASSES)
     ax.set_xlim(-0.03, 1.03)
     ax.set_title(f"visual noise {level}")
-    ax.set_xlabel(plots.label("imbalance"))
-axes[0].set_ylabel(plots.label("test_acc"))
+    ax.set_xlabel(textwrap.fill(plots.label("imbalance"), 28))
+axes[0].set_ylabel(textwrap.fill(plots.label("test_acc"), 30))
 fig.suptitle(f"accuracy against balance: every run ({len(SEEDS)} seeds) and the reference", y=1.02)
 fig.tight_layout()
 plots.figure_legend(fig);
