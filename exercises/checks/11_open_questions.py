@@ -35,8 +35,10 @@ def check_product_scores(product_scores):
     logits = {m: torch.randn(7, 5, generator=g) * 3 for m in names}
     temps = {m: rng.uniform(0.3, 4.0) for m in names}
     want = torch.stack(list(calibrate(logits, temps).values())).sum(0)
-    got = product_scores(logits, temps)
-    assert torch.allclose(torch.as_tensor(got, dtype=want.dtype), want, atol=1e-5), \
+    got = torch.as_tensor(product_scores(logits, temps), dtype=want.dtype)
+    assert tuple(got.shape) == tuple(want.shape), \
+        f"random case (seed {seed}, modalities {names}): expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+    assert torch.allclose(got, want, atol=1e-5), \
         f"random case (seed {seed}, modalities {names}) differs from sum_m z_m / T_m"
 
 

@@ -112,6 +112,9 @@ CONSTANTS = {
     ("10", "per_class_weight_norms"): _const({"audio": torch.tensor([5.0, 0.0]), "visual": torch.tensor([1.0, 2.0])}),
     ("10", "decision_shares"): _const({"a": 0.5, "b": 0.5}),
     ("10", "capability_weights"): _const({"strong": 0.8, "weak": 0.2}),
+    ("11", "product_scores"): _const(torch.tensor([[2.0, 1.0, -2.0]])),
+    ("11", "shapley_two"): _const({"a": 0.5, "v": 0.2}),
+    ("11", "imbalance"): _const(0.0),
 }
 
 
