@@ -28,8 +28,8 @@ taken while that chapter ran (machines drift during a build), against its ``rela
 
 A chapter whose cell ran into the per-cell time-out while its kernel sat mostly idle (CPU
 under a quarter of the wall time: a stalled kernel, seen intermittently under load, its
-cause not yet found) is run once more; the report keeps ``retried`` with the first
-attempt's figures. A cell that is slow on the CPU is never retried: it fails.
+cause not yet found), or whose kernel died before any cell ran, is run once more; the
+report keeps ``retried`` with the first attempt's figures and the reason. A cell that is slow on the CPU is never retried: it fails.
 
 Writes are atomic: notebooks and ``report.json`` are written to a temporary file and
 renamed into place, and the HTML site is built in a temporary folder swapped in at the
@@ -519,6 +519,16 @@ def _stalled(result: dict[str, Any]) -> bool:
             and cpu is not None and seconds > 0 and cpu < 0.25 * seconds)
 
 
+def _kernel_did_not_start(result: dict[str, Any]) -> bool:
+    """Whether a chapter failed before any cell ran because its kernel died while starting
+    ("Kernel died before replying to kernel_info", seen once in a fresh-clone run with two
+    kernels starting side by side): the chapter's code never ran, so it is not its fault."""
+    error = result.get("error") or {}
+    return (result.get("status") == "failed" and error.get("cell") is None
+            and error.get("ename") in ("RuntimeError", "DeadKernelError")
+            and "kernel died" in str(error.get("evalue", "")).lower())
+
+
 def _check_jobs(jobs: Any) -> int:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise BookError(f"jobs must be an integer >= 1 (cores to keep busy), got {jobs!r}")
@@ -610,15 +620,22 @@ def build(book: Book, chapter_ids: Sequence[str] | None = None, profile: str = "
                     del running[cid]
                     entry = entries[cid]
                     result = _worker_result(proc, result_path, ch, out)
-                    if _stalled(result) and "retried" not in entry:
+                    stalled, did_not_start = _stalled(result), _kernel_did_not_start(result)
+                    if (stalled or did_not_start) and "retried" not in entry:
                         # a kernel that sat idle until the per-cell time-out (seen intermittently
-                        # under load, cause not yet found): run the chapter once more, and say so
+                        # under load, cause not yet found), or one that died while starting: run the
+                        # chapter once more, and say so
                         entry["retried"] = {"cell": result["error"].get("cell"), "seconds": result.get("seconds"),
-                                            "cpu_seconds": result.get("cpu_seconds")}
-                        where = f"cell In [{entry['retried']['cell']}]" if entry["retried"]["cell"] else "a cell"
-                        print(f"[ retry] {cid} {ch.slug}: {where} timed out after "
-                              f"{result.get('seconds')} s with {result.get('cpu_seconds')} s of CPU (a stalled "
-                              "kernel); running the chapter once more", file=sys.stderr, flush=True)
+                                            "cpu_seconds": result.get("cpu_seconds"),
+                                            "reason": "stalled kernel" if stalled else "kernel died at start"}
+                        if stalled:
+                            where = f"cell In [{entry['retried']['cell']}]" if entry["retried"]["cell"] else "a cell"
+                            why = (f"{where} timed out after {result.get('seconds')} s with "
+                                   f"{result.get('cpu_seconds')} s of CPU (a stalled kernel)")
+                        else:
+                            why = f"its kernel died before any cell ran ({result['error'].get('evalue')})"
+                        print(f"[ retry] {cid} {ch.slug}: {why}; running the chapter once more",
+                              file=sys.stderr, flush=True)
                         waiting.insert(0, ch)
                         save()
                         continue

@@ -579,3 +579,36 @@ def test_a_stalled_kernel_is_retried_once_and_slow_code_is_not(tmp_path, monkeyp
     assert busy["status"] == "failed" and busy["error"]["ename"] == "CellTimeoutError"
     assert "retried" not in busy, "a CPU-bound cell that runs past its time-out is slow code: no retry"
     assert code == 1
+
+
+def test_kernel_did_not_start_is_told_apart_from_a_failing_cell():
+    died = {"status": "failed", "error": {"cell": None, "ename": "RuntimeError",
+                                         "evalue": "Kernel died before replying to kernel_info"}}
+    assert runner._kernel_did_not_start(died)
+    cell_error = {"status": "failed", "error": {"cell": 3, "ename": "RuntimeError", "evalue": "Kernel died"}}
+    assert not runner._kernel_did_not_start(cell_error), "an error in a cell is the chapter's own"
+    no_language = {"status": "failed", "error": {"cell": None, "ename": "ValueError", "evalue": "No language found"}}
+    assert not runner._kernel_did_not_start(no_language)
+    assert not runner._kernel_did_not_start({"status": "ok", "error": None})
+
+
+@pytest.mark.slow
+def test_a_kernel_that_died_at_start_is_retried_once(tmp_path, monkeypatch):
+    path = make_book(tmp_path, {"00_fine": '# %% tags=["parameters"]\nX = 1\n\n# %%\nprint("fine", X)\n'})
+    real = runner._worker_result
+    calls = []
+
+    def first_kernel_dies(proc, result, ch, out):
+        calls.append(ch.id)
+        got = real(proc, result, ch, out)
+        if len(calls) == 1:  # what the worker reports when its kernel dies while starting
+            return got | {"status": "failed", "error": {"cell": None, "source": "", "ename": "RuntimeError",
+                                                        "evalue": "Kernel died before replying to kernel_info"}}
+        return got
+
+    monkeypatch.setattr(runner, "_worker_result", first_kernel_dies)
+    out = tmp_path / "out"
+    code = runner.main(["--book", str(path), "build", "--out", str(out), "--no-html", "--reference-s", "1"])
+    [entry] = read_report(out)["chapters"]
+    assert code == 0 and entry["status"] == "ok", entry
+    assert entry["retried"]["reason"] == "kernel died at start" and calls == ["00", "00"]
