@@ -35,7 +35,6 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
-from .methods import FAMILIES
 from .results import family_order, frontier_table
 from .train import History
 
