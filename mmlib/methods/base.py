@@ -207,14 +207,19 @@ class Method(metaclass=CheckedHyperparameters):
 
         Override only when the update needs several backward passes (MMPareto, MLA).
         """
-        model = state.model
-        output = self.forward(model, batch)
+        output = self.forward(state.model, batch)
+        return output, self.update(state.model, output, batch, optimizer)
+
+    def update(self, model: MultimodalModel, output: Output, batch: Batch,
+               optimizer: torch.optim.Optimizer) -> Tensor:
+        """The rest of :meth:`step` once ``output`` is computed: loss, backward, gradient surgery,
+        ``optimizer.step()``; returns the loss. For a ``step`` that measures before it updates."""
         loss = self.loss(output, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.after_backward(model, output, batch)
         optimizer.step()
-        return output, loss
+        return loss
 
     # -- feed-forward -------------------------------------------------------------------------
     def forward(self, model: MultimodalModel, batch: Batch) -> Output:

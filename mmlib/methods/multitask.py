@@ -93,9 +93,4 @@ class Multitask(Method):
         for m, p in params.items():
             g_u = loss_gradient(F.cross_entropy(output.logits[m], batch.y), p)
             self.log(**{f"{key}_{m}": value for key, value in plain_sum_conflict(g_mm[m], g_u).items()})
-        loss = self.loss(output, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.after_backward(model, output, batch)
-        optimizer.step()
-        return output, loss
+        return output, self.update(model, output, batch, optimizer)
