@@ -6,6 +6,7 @@ import torch
 from mmlib import mllm
 from mmlib.data import load
 from mmlib.forkmerge import fork_merge_logits, fork_merge_scores
+from mllm_helpers import random_model
 
 LAYERS = 4
 
@@ -17,15 +18,7 @@ def task():
 
 def _model(task, adapter: str, seed: int = 0) -> mllm.TinyMLLM:
     """A 4-layer tiny MLLM with random weights and non-zero adapters (so every path acts)."""
-    torch.manual_seed(seed)
-    model = mllm.TinyMLLM(mllm.TinyLM(task.vocab.size, layers=LAYERS), task.visual.shape[-1], task.visual.shape[1],
-                          adapter=adapter)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, mllm.LowRankAdapter):
-                module.b.copy_(0.5 * torch.randn(module.b.shape, generator=generator))
-    return model.eval()
+    return random_model(task, adapter, layers=LAYERS, seed=seed)
 
 
 def _states_after(model, visual, text, keep, depth):

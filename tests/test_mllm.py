@@ -7,6 +7,7 @@ import torch
 
 from mmlib import mllm
 from mmlib.data import load
+from mllm_helpers import random_model
 
 
 @pytest.fixture(scope="module")
@@ -284,22 +285,6 @@ def test_compare_adapters_probes_and_label(small_task):
 
 # -- masking and the modality-contribution measures -----------------------------------------------
 
-def _random_adapters(model: mllm.TinyMLLM, seed: int = 0) -> mllm.TinyMLLM:
-    """Give every adapter a non-zero B, so the low-rank paths (and MokA's attention) act."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, mllm.LowRankAdapter):
-                module.b.copy_(0.5 * torch.randn(module.b.shape, generator=generator))
-    return model.eval()
-
-
-def _model(task, adapter: str, layers: int = 2, seed: int = 0) -> mllm.TinyMLLM:
-    torch.manual_seed(seed)
-    lm = mllm.TinyLM(task.vocab.size, layers=layers)
-    return _random_adapters(mllm.TinyMLLM(lm, task.visual.shape[-1], task.visual.shape[1], adapter=adapter), seed)
-
-
 def test_group_positions_partition_the_sequence():
     groups = mllm.group_positions(3, 6)
     assert groups["image"].tolist() == [True] * 3 + [False] * 6
@@ -311,7 +296,7 @@ def test_group_positions_partition_the_sequence():
 
 @pytest.mark.parametrize("adapter", ["lora", "moka", "none"])
 def test_masked_logits_keep_all_is_the_forward_and_hiding_the_image_is_removing_it(small_task, adapter):
-    model = _model(small_task, adapter)
+    model = random_model(small_task, adapter)
     visual, text = small_task.visual[:20], small_task.text[:20]
     with torch.no_grad():
         full = model(visual, text)
@@ -323,7 +308,7 @@ def test_masked_logits_keep_all_is_the_forward_and_hiding_the_image_is_removing_
 
 @pytest.mark.parametrize("adapter", ["lora", "moka"])
 def test_a_hidden_hint_cannot_change_the_answer(small_task, adapter):
-    model = _model(small_task, adapter)
+    model = random_model(small_task, adapter)
     visual, text = small_task.visual[:20], small_task.text[:20]
     other = text.clone()
     other[:, mllm.HINT_INDEX] = small_task.vocab.word((other[:, mllm.HINT_INDEX] - small_task.vocab.n_classes + 1) % 8)
@@ -366,7 +351,7 @@ def test_token_group_shapley_hand_made_games():
 
 
 def test_modality_contributions_are_efficient_on_the_tiny_mllm(small_task):
-    model = _model(small_task, "moka")
+    model = random_model(small_task, "moka")
     idx = small_task.splits["test"]
     visual, text, labels = small_task.visual[idx], small_task.text[idx], small_task.labels[idx]
     for value in mllm.VALUES:
@@ -381,7 +366,7 @@ def test_modality_contributions_are_efficient_on_the_tiny_mllm(small_task):
 
 
 def test_attention_shares_sum_to_one_and_match_the_visual_mass(small_task):
-    model = _model(small_task, "lora", layers=3)
+    model = random_model(small_task, "lora", layers=3)
     visual, text = small_task.visual[:20], small_task.text[:20]
     shares = mllm.attention_shares(model, visual, text)
     assert set(shares) == {"image", "hint", "question"} and shares["image"].shape == (3,)
@@ -392,7 +377,7 @@ def test_attention_shares_sum_to_one_and_match_the_visual_mass(small_task):
 
 
 def test_attention_shares_of_uniform_attention_are_the_token_counts(small_task):
-    model = _model(small_task, "none")
+    model = random_model(small_task, "none")
     with torch.no_grad():
         for block in model.lm.blocks:  # q = 0: every score 0, the answer position attends uniformly
             block.attention.q.weight.zero_()
