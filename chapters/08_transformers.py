@@ -320,6 +320,10 @@ summarize(mfeat_table, ["test_acc", "test_acc_fac", "test_acc_zer", "attention_f
 # encoder's `out_dim` (the TokenEncoder has none); PMR's prototypes and both valuation
 # methods expect `(N, d)` features and fail on `(N, T, d)` tokens; MMCosine normalises the
 # rows of a concatenation or sum head and refuses the attention head. They are left out.
+# The rest of the registry (AGM, AMCo, CML, G-Blending, LFM, MBSD, OPM, ReconBoost,
+# Re-learning and the decision-level schemes) trains on the transformer too; this section
+# keeps to the control, one remedy of each kind chapter 7 found working or not, and
+# RollingQ, to stay within its time budget — add names to `REMEDIES` to run more.
 #
 # **The protocol.** The same synthetic data, the same seeds (`SEEDS`), the same 20 epochs and
 # the same optimizer — Adam, learning rate 2e-3, the transformer's — for both architectures;
