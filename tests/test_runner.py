@@ -125,6 +125,21 @@ def test_over_budget_is_flagged_and_fails_only_with_strict_budget(tmp_path):
     assert runner.build(book, out=tmp_path / "a", html_pages=False, strict_budget=True, reference_s=1.0) == 1
 
 
+def test_a_profile_run_has_no_cell_time_out_and_is_not_held_to_the_default_budget(tmp_path):
+    """Budgets are calibrated for the default parameters: a `full` profile may run for hours."""
+    path = make_book(tmp_path, {"00_ok": OK_CHAPTER}, budgets={"00": 0.01},
+                     profiles='profiles:\n  default: {}\n  big:\n    "00": {X: 5}\n')
+    book = load_book(path)
+    chapter = book.chapter("00")
+    assert runner.cell_timeout(chapter, 1.25, 1.0) == runner.MIN_CELL_TIMEOUT_S
+    assert runner.cell_timeout(chapter, 1.25, 1.0, {"X": 5}) is None
+    assert runner.build(book, profile="big", out=tmp_path / "a", html_pages=False, strict_budget=True,
+                        reference_s=1.0) == 0
+    entry = json.loads((tmp_path / "a" / "report.json").read_text())["chapters"][0]
+    assert entry["parameters"] == {"X": 5} and entry["timeout_s"] is None
+    assert entry["relative"] > entry["limit"] and not entry["over_budget"] and not entry["over_limit"]
+
+
 def test_refresh_writes_the_committed_notebook_without_run_metadata(tmp_path):
     path = make_book(tmp_path, {"00_ok": OK_CHAPTER})
     assert runner.refresh(load_book(path)) == 0

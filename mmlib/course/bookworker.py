@@ -96,7 +96,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, timeout_s: int) -> dict[str, Any]:
+def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, timeout_s: int | None) -> dict[str, Any]:
     """Execute the chapter ``source`` with papermill into ``out_dir/notebooks/<slug>.ipynb``.
 
     The notebook is written to ``.<slug>.tmp-<pid>.ipynb`` and renamed into place when
@@ -117,7 +117,7 @@ def execute(source: Path, slug: str, params: dict[str, Any], out_dir: Path, time
         papermill.execute_notebook(
             read_source(source), str(tmp_nb), parameters=params or None,
             kernel_name=KERNEL, cwd=str(source.parent), progress_bar=False,
-            execution_timeout=timeout_s,  # per cell: a hung cell ends the run
+            execution_timeout=timeout_s,  # per cell: a hung cell ends the run (None: no limit)
         )
         result["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
