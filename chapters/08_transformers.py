@@ -318,8 +318,9 @@ summarize(mfeat_table, ["test_acc", "test_acc_fac", "test_acc_zer", "attention_f
 # `NotApplicable` there, which is why chapter 7 lists it as n/a). Methods that need a feature
 # *vector* per encoder do not run on token sequences: MLA, Greedy and UMT read the
 # encoder's `out_dim` (the TokenEncoder has none); PMR's prototypes and both valuation
-# methods expect `(N, d)` features and fail on `(N, T, d)` tokens; MMCosine normalises the
-# rows of a concatenation or sum head and refuses the attention head. They are left out.
+# methods expect `(N, d)` features, not `(N, T, d)` tokens; MMCosine normalises the
+# rows of a concatenation or sum head. Each of them refuses the transformer with a
+# `NotApplicable` that says so. They are left out.
 # The rest of the registry (AGM, AMCo, CML, G-Blending, LFM, MBSD, OPM, ReconBoost,
 # Re-learning and the decision-level schemes) trains on the transformer too; this section
 # keeps to the control, one remedy of each kind chapter 7 found working or not, and

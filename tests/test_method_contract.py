@@ -154,6 +154,28 @@ def test_configure_model_runs_before_any_optimizer_and_its_parameters_are_traine
     assert not untrained, f"{name}: parameters no optimizer updates: {untrained}"
 
 
+# Methods that need one feature vector per sample, or a concat/sum head, and so cannot train a
+# fusion transformer (its encoders emit tokens, its head is a query): they refuse it clearly.
+NOT_ON_A_TRANSFORMER = {"greedy", "mla", "mmcosine", "modality_valuation", "pmr", "sample_valuation", "umt"}
+
+
+@pytest.mark.parametrize("name", names())
+def test_on_a_fusion_transformer_a_method_configures_or_refuses_clearly(name, synthetic_small):
+    model = build_transformer(synthetic_small)
+    method = get(name)
+    if name in NOT_ON_A_TRANSFORMER:
+        with pytest.raises(methods.NotApplicable, match=name):
+            method.configure_model(model, synthetic_small)
+    else:
+        method.configure_model(model, synthetic_small)
+
+
+def test_feature_widths_reads_out_dim_and_names_the_encoders_without_one(synthetic_small):
+    assert methods.feature_widths(build_model(synthetic_small, feature_dim=16), "x") == {"audio": 16, "visual": 16}
+    with pytest.raises(methods.NotApplicable, match=r"demo needs .* the audio, visual encoder\(s\) \(TokenEncoder\)"):
+        methods.feature_widths(build_transformer(synthetic_small), "demo")
+
+
 def test_parameters_added_in_configure_model_are_in_the_optimizer(synthetic_small):
     class AddsAGate(Method):
         name = "adds_a_gate"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import FAMILIES, REGISTRY, REMEDY_FAMILIES, Baseline, Method, NotApplicable, encoder_parameters, get, names, register
+from .base import FAMILIES, REGISTRY, REMEDY_FAMILIES, Baseline, Method, NotApplicable, encoder_parameters, feature_widths, get, names, register
 from .provenance import THIS_COURSE, Difference, Paper, Source, ledger
 
 for _module in pkgutil.iter_modules(__path__):
@@ -29,4 +29,4 @@ def by_family() -> dict[str, list[str]]:
 
 
 __all__ = ["FAMILIES", "REMEDY_FAMILIES", "THIS_COURSE", "Baseline", "Difference", "Method", "NotApplicable", "Paper", "Source",
-           "by_family", "encoder_parameters", "get", "ledger", "names", "register"]
+           "by_family", "encoder_parameters", "feature_widths", "get", "ledger", "names", "register"]

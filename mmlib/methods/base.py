@@ -298,6 +298,23 @@ def get(name: str, **hyperparameters: Any) -> Method:
     return cls(**hyperparameters)
 
 
+def feature_widths(model: MultimodalModel, method: str) -> dict[str, int]:
+    """Each modality's feature width ``d_m`` (its encoder's ``out_dim``) for a method that needs one
+    feature vector ``(N, d_m)`` per sample.
+
+    Raises :class:`NotApplicable` naming the encoder when it has no ``out_dim``, e.g. the token
+    encoders of :mod:`mmlib.transformer`, whose features are ``(N, tokens, d)``.
+    """
+    widths = {m: getattr(enc, "out_dim", None) for m, enc in model.encoders.items()}
+    missing = [m for m, width in widths.items() if width is None]
+    if missing:
+        kinds = sorted({type(model.encoders[m]).__name__ for m in missing})
+        raise NotApplicable(f"{method} needs one feature vector per sample from each encoder (an encoder with "
+                            f"`out_dim`); the {', '.join(missing)} encoder(s) ({', '.join(kinds)}) have none "
+                            "(a fusion transformer's encoders emit tokens). Use a model from mmlib.models.build_model.")
+    return {m: int(width) for m, width in widths.items()}
+
+
 def encoder_parameters(model: MultimodalModel, modality: str) -> list[torch.nn.Parameter]:
     """The trainable parameters of modality ``modality``'s encoder."""
     return [p for p in model.encoders[modality].parameters() if p.requires_grad]

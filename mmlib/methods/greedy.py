@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output, evaluating
 from ..validation import Choice, Flag, Integer, Number
-from .base import Method, register
+from .base import Method, feature_widths, register
 from .provenance import Difference, Paper, Source
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ class Greedy(Method):
 
     def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
         if not isinstance(model.head, MMTMHead):
-            dims = {m: enc.out_dim for m, enc in model.encoders.items()}
+            dims = feature_widths(model, self.name)
             model.head = MMTMHead(MMTM(dims, self.reduction, gate_scale=self.gate_scale, average=self.average),
                                   model.head)
 

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output
 from ..validation import Choice, Flag
-from .base import Method, register
+from .base import Method, feature_widths, register
 from .provenance import Difference, Paper, Source
 from .gradients import modify_gradients
 
@@ -201,7 +201,7 @@ class MLA(Method):
         self.entropy_over = entropy_over
     def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
         if not isinstance(model.head, SharedHead):
-            model.head = SharedHead({m: enc.out_dim for m, enc in model.encoders.items()}, data.n_classes)
+            model.head = SharedHead(feature_widths(model, self.name), data.n_classes)
 
     def setup(self, state: "TrainState") -> None:
         super().setup(state)

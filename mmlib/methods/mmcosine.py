@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..data import MultimodalDataset
 from ..models import ConcatFusion, MultimodalModel, SumFusion
 from ..validation import Number
-from .base import Method, register
+from .base import Method, NotApplicable, register
 from .provenance import Difference, Paper, Source
 
 
@@ -99,5 +99,8 @@ class MMCosine(Method):
         self.scale = scale
 
     def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        if not isinstance(model.head, (CosineFusion, ConcatFusion, SumFusion)):
+            raise NotApplicable(f"mmcosine needs a concat or sum fusion head (fusion='concat' or 'sum'), "
+                                f"got {type(model.head).__name__}")
         if not isinstance(model.head, CosineFusion):
             model.head = CosineFusion(model.head, self.scale)

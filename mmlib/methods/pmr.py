@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data import Batch
+from ..data import Batch, MultimodalDataset
 from ..metrics import true_class_score
-from ..models import Output, evaluating
+from ..models import MultimodalModel, Output, evaluating
 from ..validation import Number
-from .base import Method, register
+from .base import Method, feature_widths, register
 from .provenance import Difference, Paper, Source
 from .ogm import discrepancy_ratios
 
@@ -103,6 +103,9 @@ class PMR(Method):
     def __init__(self, alpha: float = 1.0, momentum: float = 0.2) -> None:
         self.alpha = alpha
         self.momentum = momentum
+
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        feature_widths(model, self.name)  # NotApplicable on token features: prototypes are (C, d) feature means
 
     def setup(self, state) -> None:
         super().setup(state)

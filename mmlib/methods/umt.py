@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data import Batch
+from ..data import Batch, MultimodalDataset
 from ..models import MultimodalModel, Output
 from ..validation import Choice, Integer, Number, OrNone
-from .base import Method, register
+from .base import Method, feature_widths, register
 from .provenance import Difference, Paper, Source
 
 
@@ -77,6 +77,9 @@ class UMT(Method):
         self.teacher_epochs = teacher_epochs
         self.teacher_optimizer = teacher_optimizer
 
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        feature_widths(model, self.name)  # NotApplicable on token features: the teachers distil (N, d) features
+
     def setup(self, state) -> None:
         from ..train import train_unimodal  # the loop imports the methods, not the other way round
 
@@ -86,8 +89,9 @@ class UMT(Method):
         group = state.optimizer.param_groups[0]
         optimizer = self.teacher_optimizer or state.optimizer_kind
         self.teachers: dict[str, MultimodalModel] = {}
+        widths = feature_widths(state.model, self.name)
         for m in state.model.modalities:
-            out_dim = _out_dim(state.model, m)
+            out_dim = widths[m]
             teacher = train_unimodal(state.data, m, seed=seed, epochs=epochs, feature_dim=out_dim,
                                      lr=group["lr"], weight_decay=group.get("weight_decay", 0.0),
                                      optimizer=optimizer, batch_size=state.batch_size, progress=False,
@@ -107,10 +111,3 @@ class UMT(Method):
         self.log(distill=distill)
         return ce + self.beta * distill
 
-
-def _out_dim(model: MultimodalModel, modality: str) -> int:
-    encoder = model.encoders[modality]
-    out_dim = getattr(encoder, "out_dim", None)
-    if out_dim is None:
-        raise TypeError(f"UMT needs encoders with an `out_dim` attribute; {modality!r} has none")
-    return int(out_dim)

@@ -51,7 +51,7 @@ from ..data import Batch, MultimodalDataset
 from ..metrics import shapley_values
 from ..models import MultimodalModel, Output, evaluating
 from ..validation import Choice, Increasing, Integer, Number
-from .base import Method, register
+from .base import Method, feature_widths, register
 from .provenance import Difference, Paper, Source
 
 if TYPE_CHECKING:
@@ -217,6 +217,9 @@ class _Resampling(Method):
         self.warmup_epochs = warmup_epochs
         self.level = level
         self.full_value = full_value
+
+    def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
+        feature_widths(model, self.name)  # NotApplicable on token features: the valuation probes (N, d) features
 
     def extra_copies(self, state: "TrainState", train_index: Tensor) -> tuple[Tensor, Tensor]:
         """(sample indices, index of the one modality each copy keeps) for this epoch."""
