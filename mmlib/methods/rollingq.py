@@ -127,8 +127,8 @@ class RollingQ(Method):
         if not isinstance(model, FusionTransformer):
             raise NotApplicable(
                 f"rollingq rotates the query of a fusion transformer; got a {type(model).__name__}. "
-                "Build the model with mmlib.transformer.build_transformer(data) or train with "
-                "mmlib.transformer.run_transformer(data, 'rollingq').")
+                "Build the model with mmlib.transformer.build_transformer(data), e.g. "
+                "mmlib.train.run(data, 'rollingq', build=mmlib.transformer.build_transformer).")
         if len(model.modalities) != 2:
             raise ValueError(f"rollingq balances two modalities, the model has {model.modalities}")
 
