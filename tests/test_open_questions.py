@@ -71,3 +71,24 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="N x C"):
         product_of_experts(logits["val"], labels["val"], logits["test"], labels["test"][:10])
     assert not math.isnan(product_of_experts(logits["val"], labels["val"], logits["test"], labels["test"]).accuracy)
+
+
+def test_chapter_11_knows_its_default_and_full_parameters_as_the_book_does():
+    """Chapter 11's check cell picks its claims by comparing its parameters with these two sets;
+    if they drifted from the parameters cell or book.yml, the default or full claims would go unchecked."""
+    import ast
+
+    from mmlib.course.book import parameter_specs, source_notebook
+    from mmlib.course.bookfile import load_book
+
+    book = load_book()
+    chapter = book.chapter("11")
+    tree = ast.parse(chapter.file.read_text())
+    wanted = {"DEFAULT_PARAMETERS", "FULL_PARAMETERS"}
+    assignments = [node for node in tree.body if isinstance(node, ast.Assign)
+                   and any(isinstance(t, ast.Name) and t.id in wanted for t in node.targets)]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=assignments, type_ignores=[]), "chapter 11", "exec"), namespace)
+    defaults = {name: spec.default for name, spec in parameter_specs(source_notebook(chapter)).items()}
+    assert namespace["DEFAULT_PARAMETERS"] == defaults
+    assert namespace["FULL_PARAMETERS"] == {**defaults, **book.profile("full")["11"]}
