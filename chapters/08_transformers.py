@@ -642,6 +642,11 @@ for claim in ["multitask clearly more accurate and more balanced than the baseli
 assert carries.loc["the baseline's visual slice at chance (below 1.5 x chance on every seed)", "transformer"], carries
 assert carries.loc["MMPareto clearly more accurate and more balanced than the baseline", "transformer"], carries
 assert verdict(accuracy_rule, "transformer", "multitask") == "not established", accuracy_rule
+assert carries.loc["OGM-GE: no difference from the baseline established on either axis"].all(), carries
+assert not carries.loc["InfoReg clearly more accurate and more balanced than the baseline", "transformer"], carries
+# RollingQ with these seeds: clearly more accurate and more balanced than the baseline, not than the control
+assert clearly_both("transformer", "rollingq"), (accuracy_rule, balance_rule)
+assert verdict(control_rule, "transformer", "rollingq") == "not established", control_rule
 assert verdict(control_rule, "transformer", "mmpareto") == "better", control_rule
 # and MMPareto turns the query away from audio on every seed, the plain sum of the same losses on fewer than half
 assert unlocked["transformer", "mmpareto"] == len(REMEDY_SEEDS) > 2 * unlocked["transformer", "multitask"], unlocked

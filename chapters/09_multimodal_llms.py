@@ -594,6 +594,11 @@ fmd_accuracy, fmd_reliance, measures = (family for _, family in fmd_families)
 # FMD recovers no accuracy here: the interval of lora+fmd minus LoRA stays below +5 points
 # (a training-free remedy that gained 5 points or more would fail here)
 assert fmd_accuracy["lora+fmd minus LoRA"].verdict != "better" and fmd_accuracy["lora+fmd minus LoRA"].high < 0.05
+# validation picks no fork for five of the six fine-tuned models (the text below says so)
+assert int((deep[deep.method.str.endswith("+fmd")].fork_depth == 0).sum()) == 5, deep
+# both measures agree that the image contributes more than the hint, for each adapter
+assert all(contribution_means.loc[a, f"{measure}_image{last}"] > contribution_means.loc[a, f"{measure}_hint{last}"]
+           for a in FMD_ADAPTERS for measure, last in (("shapley", ""), ("attention", "_last"))), contribution_means
 # the two contribution measures disagree: the hint's share is smaller by attention than by Shapley, for each adapter
 assert all(hint_share(a, "attention").mean() < hint_share(a, "shapley").mean() for a in FMD_ADAPTERS), contributions
 # the rule's verdicts on these seeded runs, as the text below reports them; LoRA's measure gap sits at the rule's

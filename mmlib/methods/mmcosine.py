@@ -50,7 +50,8 @@ def class_weights(head: nn.Module) -> dict[str, Tensor]:
         return head.weight_slices()
     if isinstance(head, SumFusion):
         return {m: linear.weight for m, linear in head.heads.items()}
-    raise TypeError(f"MMCosine needs a concat or sum fusion head (fusion='concat' or 'sum'), got {type(head).__name__}")
+    raise NotApplicable(f"mmcosine needs a concat or sum fusion head (fusion='concat' or 'sum'), "
+                        f"got {type(head).__name__}")
 
 
 class CosineFusion(nn.Module):
@@ -99,8 +100,5 @@ class MMCosine(Method):
         self.scale = scale
 
     def configure_model(self, model: MultimodalModel, data: MultimodalDataset) -> None:
-        if not isinstance(model.head, (CosineFusion, ConcatFusion, SumFusion)):
-            raise NotApplicable(f"mmcosine needs a concat or sum fusion head (fusion='concat' or 'sum'), "
-                                f"got {type(model.head).__name__}")
         if not isinstance(model.head, CosineFusion):
             model.head = CosineFusion(model.head, self.scale)
